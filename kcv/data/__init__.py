@@ -1,0 +1,1 @@
+"""Data sources, the Example schema, the input pipeline and embedded generators."""

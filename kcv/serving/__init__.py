@@ -1,0 +1,1 @@
+"""kcv.serving"""

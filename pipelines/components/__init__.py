@@ -1,0 +1,1 @@
+"""TFX-style components: each reads and writes artifact folders only."""
