@@ -1,0 +1,114 @@
+"""ExampleGen: any data source -> sharded TFRecords of the one Example schema, split train/eval.
+
+Writes <root>/ExampleGen/examples/<run_id>/{Split-train,Split-eval}/*.tfrecord.gz, counts.json and
+labels.txt. Every image is decoded once before anything is written: bad data fails here, up front,
+with one message, never halfway through an epoch.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import Counter
+
+from absl import logging
+from PIL import Image
+
+from kcv.data import shapes
+from kcv.data.errors import DataError, offenders
+from kcv.data.images import decode_rgb, encode_png
+from kcv.data.schema import make_example
+from kcv.data.sources import Source, open_source
+from kcv.data.split import split_per_class
+from kcv.data.tfrecords import write_shards
+from pipelines import artifacts
+
+# Embedded generators: name -> function(folder, n, seed) writing the real source's layout.
+EMBEDDED = {
+    "shapes_kaggle_cifar10": lambda root, n, seed: shapes.write_kaggle_cifar10(root, n_train=n, n_test=20, seed=seed),
+    "shapes_grey_folders": lambda root, n, seed: shapes.write_class_folders(root, n=n, seed=seed, size=28, grey=True),
+}
+
+
+def embedded_data(cfg) -> str:
+    """Generate (once per name/size/seed) the embedded default data under the pipeline root."""
+    if cfg.embedded not in EMBEDDED:
+        raise artifacts.PipelineError(f"experiment {cfg.experiment} has no embedded data generator {cfg.embedded!r}")
+    folder = os.path.join(cfg.pipeline_root, "embedded_data", f"{cfg.embedded}-n{cfg.embedded_examples}-s{cfg.seed}")
+    if not os.path.isdir(folder):
+        tmp = folder + ".tmp"
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        EMBEDDED[cfg.embedded](tmp, cfg.embedded_examples, cfg.seed)
+        os.replace(tmp, folder)
+    return folder
+
+
+def open_configured_source(cfg) -> Source:
+    if cfg.data_dir:
+        return open_source(cfg.source, data_dir=cfg.data_dir, download=cfg.download)
+    return open_source(cfg.embedded_source, data_dir=embedded_data(cfg))
+
+
+def _encoded(source: Source, record) -> bytes:
+    """The bytes to store: the file itself when it is 8-bit RGB PNG/JPEG, else a PNG of the RGB image."""
+    if record.path is None:
+        raise AssertionError("file-less records go through iter_examples")
+    with open(record.path, "rb") as f:
+        data = f.read()
+    image = decode_rgb(data, name=os.path.basename(record.path))  # full decode: validation
+    with Image.open(io.BytesIO(data)) as img:
+        if img.mode == "RGB" and img.format in ("PNG", "JPEG"):
+            return data
+    return encode_png(image)
+
+
+def _load_split(source: Source, split: str, vocab: dict[str, int]):
+    """[(id, encoded bytes, label index, label text)], decoding every image; DataError lists bad ones."""
+    rows, bad = [], []
+    records = source.records(split)
+    if records and records[0].path is None:  # tfds: images come decoded
+        for example_id, image, label in source.iter_examples(split):
+            rows.append((example_id, encode_png(image), vocab[label], label))
+        return rows
+    total = len(records)
+    for n, record in enumerate(records, start=1):
+        try:
+            rows.append((record.id, _encoded(source, record), vocab[record.label], record.label))
+        except (ValueError, OSError) as err:
+            bad.append(str(err))
+        if n % 10000 == 0:
+            logging.info("ExampleGen: read %d/%d images", n, total)
+    if bad:
+        raise offenders("images are unreadable (fix or remove them and their label rows)", bad)
+    return rows
+
+
+def run(cfg, run_id: str) -> str:
+    source = open_configured_source(cfg)
+    vocab_list = source.labels()
+    if len(vocab_list) < 2:
+        raise DataError(f"need at least 2 classes, found {len(vocab_list)}")
+    vocab = {name: i for i, name in enumerate(vocab_list)}
+    train_rows = _load_split(source, "train", vocab)
+    if "test" in source.native_splits and source.records("test") and source.records("test")[0].label is not None:
+        eval_rows = _load_split(source, "test", vocab)  # tfds: the book validates on the test split
+    else:
+        train_idx, eval_idx = split_per_class([r[0] for r in train_rows], [r[3] for r in train_rows],
+                                              cfg.valid_ratio, seed=cfg.seed)
+        train_rows, eval_rows = [train_rows[i] for i in train_idx], [train_rows[i] for i in eval_idx]
+    with artifacts.Publish(cfg.pipeline_root, artifacts.EXAMPLES, run_id) as out:
+        counts = {}
+        for split, rows in (("train", train_rows), ("eval", eval_rows)):
+            examples = (make_example(i, data, label, text) for i, data, label, text in rows)
+            shards = min(cfg.num_shards, max(1, len(rows)))
+            counts[split] = write_shards(examples, os.path.join(out, f"Split-{split}"), shards)
+            counts[f"{split}_per_class"] = dict(sorted(Counter(r[3] for r in rows).items()))
+        counts["source"] = cfg.source if cfg.data_dir else f"embedded:{cfg.embedded}"
+        with open(os.path.join(out, "counts.json"), "w") as f:
+            json.dump(counts, f, indent=2)
+        with open(os.path.join(out, "labels.txt"), "w") as f:
+            f.write("\n".join(vocab_list) + "\n")
+    logging.info("ExampleGen: %d train / %d eval examples, %d classes", counts["train"], counts["eval"], len(vocab_list))
+    return os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.EXAMPLES), run_id)

@@ -1,0 +1,81 @@
+"""Image classification: labelled images in, softmax over the vocabulary out."""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kcv.data.input import classification_dataset
+from kcv.models import get_model
+from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
+
+
+def dataset(cfg, examples_dir: str, split: str, training: bool, batch_size: int, with_ids: bool = False):
+    return classification_dataset(
+        os.path.join(examples_dir, f"Split-{split}"), batch_size=batch_size, training=training,
+        image_size=cfg.image_size, channels=cfg.channels, augment=cfg.augment if training else "none",
+        resize_mode=cfg.resize_mode, seed=cfg.seed, with_ids=with_ids)
+
+
+def build_model(cfg, stats: dict, vocab: list[str]) -> keras.Model:
+    """Normalisation (the Transform statistics) -> registered backbone -> float32 logits.
+
+    Inputs are float images in [0, 255], (batch, H, W, C).
+    """
+    height, width = cfg.image_size
+    shape = (height, width, cfg.channels)
+    backbone = get_model(cfg.model, num_classes=len(vocab), input_shape=shape, **cfg.model_kwargs)
+    inputs = keras.Input(shape, name="images")
+    x = keras.layers.Normalization(mean=stats["mean"], variance=np.square(stats["std"]).tolist(),
+                                   name="normalize")(inputs)
+    logits = backbone(x)
+    # Under mixed precision the softmax and loss stay float32.
+    logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+    return keras.Model(inputs, logits, name=cfg.experiment)
+
+
+def compile_model(model: keras.Model, optimizer, jit_compile: bool) -> None:
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=jit_compile)
+
+
+def export(model: keras.Model, cfg, stats: dict, vocab: list[str], path: str) -> str:
+    return export_classifier(model, path, vocab, cfg.image_size, cfg.channels, cfg.resize_mode)
+
+
+def evaluate(saved_model_dir: str, cfg, examples_dir: str, vocab: list[str]) -> dict:
+    """Score a SavedModel (plain TensorFlow, the tensor signature) on Split-eval."""
+    loaded = tf.saved_model.load(saved_model_dir)
+    names = [n.decode() for n in loaded.class_names.numpy()]
+    if names != list(vocab):
+        return {"comparable": False, "reason": "the model's class names differ from this data's labels"}
+    fn = loaded.signatures[IMAGES_SIGNATURE]
+    correct = total = 0
+    nll = 0.0
+    per_class_correct = np.zeros(len(vocab))
+    per_class_total = np.zeros(len(vocab))
+    for images, labels in dataset(cfg, examples_dir, "eval", training=False, batch_size=256):
+        out = fn(images=tf.cast(images, tf.uint8))
+        probs = out["probabilities"].numpy()
+        y = labels.numpy()
+        pred = probs.argmax(axis=1)
+        correct += int((pred == y).sum())
+        total += len(y)
+        nll += float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)).sum())
+        np.add.at(per_class_total, y, 1)
+        np.add.at(per_class_correct, y, (pred == y).astype(float))
+    if total == 0:
+        raise ValueError("Split-eval is empty")
+    return {
+        "comparable": True,
+        "accuracy": correct / total,
+        "loss": nll / total,
+        "examples": total,
+        "per_class_accuracy": {name: (per_class_correct[i] / per_class_total[i]) if per_class_total[i] else None
+                               for i, name in enumerate(vocab)},
+        "primary_metric": "accuracy",
+    }
