@@ -1,0 +1,154 @@
+"""kcv-predict: run a pushed SavedModel over a folder of images and write a Kaggle submission.
+
+  kcv-predict --model_dir=saved_models/resnet18_cifar10 --input_dir=DIR/test --output=submission.csv
+  kcv-predict ... --submission=probabilities     # dog-breed format: id + one column per class
+  kcv-predict ... --plot=grid.png                 # a few images with their top-3 classes
+
+Only TensorFlow's SavedModel loader runs the model: no kcv model code is involved.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sys
+
+from absl import app, flags
+
+from pipelines.cli import run_app
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A pushed model folder saved_models/<name> (or one version folder).")
+flags.DEFINE_integer("version", None, "Version to use (default: the highest).", lower_bound=1)
+flags.DEFINE_string("input_dir", None, "Folder of .png/.jpg/.jpeg images; the file stem is the id.")
+flags.DEFINE_string("output", None, "Submission CSV to write.")
+flags.DEFINE_enum("submission", "labels", ["labels", "probabilities"],
+                  "labels: `id,label` (Kaggle CIFAR-10); probabilities: `id,<class>...` (Kaggle dog breeds).")
+flags.DEFINE_string("plot", None, "Optional PNG: a grid of the first images with their top-3 classes.")
+flags.DEFINE_integer("batch_size", 64, "Images per call.", lower_bound=1)
+flags.DEFINE_integer("plot_count", 12, "Images in the --plot grid.", lower_bound=1)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def fail(message: str) -> None:
+    print(f"kcv-predict: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def resolve_version(model_dir: str, version: int | None) -> str:
+    if os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir
+    if not os.path.isdir(model_dir):
+        fail(f"--model_dir {model_dir} does not exist")
+    versions = sorted(int(d) for d in os.listdir(model_dir) if d.isdigit())
+    if not versions:
+        fail(f"--model_dir {model_dir} holds no integer version folders (push a model first)")
+    if version is None:
+        version = versions[-1]
+    elif version not in versions:
+        fail(f"--version={version} not found in {model_dir}; have {versions}")
+    return os.path.join(model_dir, str(version))
+
+
+def sort_key(stem: str):
+    return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
+
+
+def list_images(folder: str) -> list[tuple[str, str]]:
+    if not os.path.isdir(folder):
+        fail(f"--input_dir {folder} does not exist")
+    files = [f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    if not files:
+        fail(f"--input_dir {folder} holds no .png/.jpg/.jpeg images")
+    stems = [os.path.splitext(f)[0] for f in files]
+    if len(set(stems)) != len(stems):
+        fail(f"--input_dir {folder} has images that share an id (same name, different extension)")
+    return sorted(((os.path.splitext(f)[0], os.path.join(folder, f)) for f in files), key=lambda t: sort_key(t[0]))
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for name in ("model_dir", "input_dir", "output"):
+        if not FLAGS[name].value:
+            raise app.UsageError(f"--{name} is required")
+    version_dir = resolve_version(FLAGS.model_dir, FLAGS.version)
+    images = list_images(FLAGS.input_dir)
+
+    import numpy as np
+    import tensorflow as tf
+
+    from kcv.data.images import load_rgb
+
+    bad = []
+    for _, path in images:  # decode every image first: one clear error, no partial CSV
+        try:
+            load_rgb(path)
+        except (ValueError, OSError) as err:
+            bad.append(str(err))
+    if bad:
+        fail(f"{len(bad)} unreadable images: {'; '.join(bad[:3])}")
+    try:
+        loaded = tf.saved_model.load(version_dir)
+    except Exception as err:
+        fail(f"cannot load a SavedModel from {version_dir}: {type(err).__name__}")
+    if "serving_default" not in loaded.signatures or not hasattr(loaded, "class_names"):
+        fail(f"{version_dir} is not a kcv classifier SavedModel (needs serving_default and class_names)")
+    fn = loaded.signatures["serving_default"]
+    class_names = [c.decode() for c in loaded.class_names.numpy()]
+    probabilities = []
+    for start in range(0, len(images), FLAGS.batch_size):
+        batch = images[start:start + FLAGS.batch_size]
+        data = [open(path, "rb").read() for _, path in batch]
+        probabilities.append(fn(image_bytes=tf.constant(data))["probabilities"].numpy())
+    probs = np.concatenate(probabilities)
+
+    out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = FLAGS.output + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        if FLAGS.submission == "labels":
+            writer.writerow(["id", "label"])
+            for (stem, _), p in zip(images, probs):
+                writer.writerow([stem, class_names[int(p.argmax())]])
+        else:
+            writer.writerow(["id", *class_names])
+            for (stem, _), p in zip(images, probs):
+                writer.writerow([stem, *(f"{v:.6g}" for v in p)])
+    os.replace(tmp, FLAGS.output)
+    print(f"wrote {len(images)} rows to {FLAGS.output} using {version_dir}")
+    if FLAGS.plot:
+        plot_grid(images[:FLAGS.plot_count], probs[:FLAGS.plot_count], class_names, FLAGS.plot)
+        print(f"wrote {FLAGS.plot}")
+
+
+def plot_grid(images, probs, class_names, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kcv.data.images import load_rgb
+
+    n = len(images)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (stem, file), p in zip(axes.flat, images, probs):
+        ax.imshow(load_rgb(file), interpolation="nearest")
+        top = p.argsort()[::-1][:3]
+        ax.set_title(f"{stem}\n" + "\n".join(f"{class_names[i]} {p[i]:.2f}" for i in top), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run() -> None:
+    run_app(main, __name__)
+
+
+if __name__ == "__main__":
+    run()
