@@ -16,4 +16,10 @@ def run_app(main: Callable[[list[str]], None], *flag_modules: str) -> None:
     for module in flag_modules:
         for flag in flags.FLAGS.get_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    try:
+        app.run(main)
+    except SystemExit as exit_:
+        # absl exits 1 after printing --help; asking for help is not a failure.
+        if exit_.code == 1 and any(a in ("--help", "-h", "-?", "--helpfull", "--helpshort") for a in sys.argv[1:]):
+            sys.exit(0)
+        raise

@@ -27,6 +27,8 @@ flags.DEFINE_string("data_dir", None, "Data folder for the experiment's source (
 flags.DEFINE_bool("download", False, "Allow tensorflow-datasets to download missing data.")
 flags.DEFINE_string("pipeline_root", None, "Artifact root (default runs/<experiment>).")
 flags.DEFINE_string("serving_model_dir", None, "Where the Pusher puts versions (default saved_models/<experiment>).")
+flags.DEFINE_string("model", None, "Registered model to train instead of the preset's (its preset arguments are "
+                    "then dropped), e.g. simple_cnn for a quick check.")
 flags.DEFINE_list("components", list(COMPONENTS), "Components to run, in pipeline order; the others are "
                   "read from their latest artifacts, e.g. --components=Evaluator,Pusher.")
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
@@ -124,6 +126,8 @@ def build_config(experiment: str, **overrides: Any) -> Config:
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
+    model = values.pop("model", None) or exp.model
+    model_kwargs = dict(exp.model_kwargs) if model == exp.model else {}
     components = tuple(values.pop("components", COMPONENTS))
     unknown = [c for c in components if c not in COMPONENTS]
     if unknown:
@@ -135,7 +139,7 @@ def build_config(experiment: str, **overrides: Any) -> Config:
     if not 0.0 < values["valid_ratio"] < 1.0:
         raise ValueError(f"--valid_ratio must be between 0 and 1, got {values['valid_ratio']}")
     return Config(
-        experiment=exp.name, task=exp.task, model=exp.model, model_kwargs=dict(exp.model_kwargs),
+        experiment=exp.name, task=exp.task, model=model, model_kwargs=model_kwargs,
         source=exp.source, embedded=exp.embedded, embedded_source=exp.embedded_source,
         image_size=tuple(exp.image_size), channels=exp.channels, augment=exp.augment,
         resize_mode=exp.resize_mode,
@@ -158,7 +162,7 @@ def from_flags(flag_values=FLAGS) -> Config:
     for name in TUNABLE:
         if flag_values[name].present:
             overrides[name] = flag_values[name].value
-    for name in ("data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
+    for name in ("model", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
                  "steps_per_epoch", "num_shards", "seed", "deterministic", "mixed_precision", "jit_compile"):
         overrides[name] = flag_values[name].value
     return build_config(flag_values.experiment, **overrides)

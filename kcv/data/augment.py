@@ -41,24 +41,31 @@ def cifar_augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     flip = _uniform(seed, (batch,), 0.0, 1.0, 4) < 0.5
     x1 = tf.where(flip, x0 + side, x0)
     x2 = tf.where(flip, x0, x0 + side)
-    hw = tf.cast(size, tf.float32)
-    return tf.image.crop_and_resize(images, _pixel_boxes(y0, x1, y0 + side, x2, hw, hw), tf.range(batch), size)
+    return crop_resize(images, y0, x1, y0 + side, x2, size)
 
 
-def _pixel_boxes(y1, x1, y2, x2, hw, out_hw) -> tf.Tensor:
-    """Crop edges (normalised, x1 > x2 mirrors) -> crop_and_resize boxes on the crop's pixel centres.
+def crop_resize(images: tf.Tensor, y1, x1, y2, x2, out_size) -> tf.Tensor:
+    """Resample crops [y1, y2] x [x1, x2] (normalised edges, (B,) each; x1 > x2 mirrors) to out_size.
 
-    A crop spanning [a, b] of an axis of n pixels, resampled to m pixels, has its first and last
-    output centres at a*n + (b-a)*n/(2m) - 0.5 and b*n - (b-a)*n/(2m) - 0.5 (pixel units), which
-    crop_and_resize expects divided by n - 1. The full box maps to the identity.
+    Matches a bilinear resize of the cropped pixels with half-pixel centres (torchvision's
+    Resize): a crop spanning [a, b] of an n-pixel axis resampled to m pixels has its first and
+    last output centres at a*n + (b-a)*n/(2m) - 0.5 and b*n - (b-a)*n/(2m) - 0.5 (pixel units).
+    Positions that fall in the outer half pixel must clamp to the edge, which crop_and_resize
+    does not do, so the images get a 1-pixel replicated border first. images: (B, H, W, C).
     """
+    hw = tf.cast(tf.shape(images)[1:3], tf.float32)
+    out_hw = tf.cast(out_size, tf.float32)
+    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")  # edge copies
+
     def ends(a, b, n, m):
         half = (b - a) * n / (2.0 * m)
-        return (a * n + half - 0.5) / (n - 1.0), (b * n - half - 0.5) / (n - 1.0)
+        # +1 for the border; the padded axis has n + 2 pixels, so divide by n + 1
+        return (a * n + half + 0.5) / (n + 1.0), (b * n - half + 0.5) / (n + 1.0)
 
     ya, yb = ends(y1, y2, hw[0], out_hw[0])
     xa, xb = ends(x1, x2, hw[1], out_hw[1])
-    return tf.stack([ya, xa, yb, xb], axis=-1)
+    boxes = tf.stack([ya, xa, yb, xb], axis=-1)
+    return tf.image.crop_and_resize(padded, boxes, tf.range(tf.shape(images)[0]), out_size)
 
 
 def random_resized_crop(image: tf.Tensor, size: tuple[int, int], seed: tf.Tensor,
@@ -86,9 +93,8 @@ def random_resized_crop(image: tf.Tensor, size: tuple[int, int], seed: tf.Tensor
     cw = tf.where(any_ok, w[first], fw)
     top = tf.where(any_ok, tf.floor(_uniform(seed, (), 0.0, 1.0, 13) * (hw[0] - ch + 1)), tf.floor((hw[0] - ch) / 2))
     left = tf.where(any_ok, tf.floor(_uniform(seed, (), 0.0, 1.0, 14) * (hw[1] - cw + 1)), tf.floor((hw[1] - cw) / 2))
-    out_hw = tf.constant(size, tf.float32)
-    box = _pixel_boxes(top / hw[0], left / hw[1], (top + ch) / hw[0], (left + cw) / hw[1], hw, out_hw)
-    return tf.image.crop_and_resize(tf.cast(image, tf.float32)[None], box[None], [0], size)[0]
+    edges = [tf.reshape(v, (1,)) for v in (top / hw[0], left / hw[1], (top + ch) / hw[0], (left + cw) / hw[1])]
+    return crop_resize(tf.cast(image, tf.float32)[None], *edges, size)[0]
 
 
 def color_jitter(images: tf.Tensor, seed: tf.Tensor, brightness=0.4, contrast=0.4, saturation=0.4) -> tf.Tensor:

@@ -104,7 +104,8 @@ def write_kaggle_cifar10(root: str, n_train: int = 1000, n_test: int = 100, seed
 
     Ids run 1..n_train (train) and 1..n_test (test) like the competition. Returns `root`.
     """
-    images, labels = make_images(n_train + n_test, seed=seed, size=size)
+    images, labels = make_images(n_train, seed=seed, size=size)  # balanced classes
+    test_images, _ = make_images(n_test, seed=seed + 1_000_003, size=size)
     os.makedirs(os.path.join(root, "train"), exist_ok=True)
     os.makedirs(os.path.join(root, "test"), exist_ok=True)
     with open(os.path.join(root, "trainLabels.csv"), "w", newline="") as f:
@@ -119,7 +120,7 @@ def write_kaggle_cifar10(root: str, n_train: int = 1000, n_test: int = 100, seed
         w.writerow(["id", "label"])
         for j in range(n_test):
             with open(os.path.join(root, "test", f"{j + 1}.png"), "wb") as img:
-                img.write(encode_png(images[n_train + j]))
+                img.write(encode_png(test_images[j]))
             w.writerow([j + 1, SHAPE_CLASSES[0]])
     return root
 

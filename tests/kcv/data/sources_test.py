@@ -1,0 +1,208 @@
+"""Data sources: layouts read right, and every kind of bad input gives one clear line."""
+import csv
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kcv.data import shapes
+from kcv.data.errors import DataError
+from kcv.data.sources import ClassFolderSource, TfdsSource, kaggle_cifar10, kaggle_dog, open_source
+
+
+def _write_kaggle(root, n=30, n_test=4):
+    return shapes.write_kaggle_cifar10(str(root), n_train=n, n_test=n_test, seed=1)
+
+
+def _rows(root):
+    with open(os.path.join(root, "trainLabels.csv")) as f:
+        return list(csv.reader(f))
+
+
+def _rewrite(root, rows, name="trainLabels.csv", **kw):
+    with open(os.path.join(root, name), "w", newline="", **kw) as f:
+        csv.writer(f).writerows(rows)
+
+
+def _one_line(err):
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_kaggle_cifar10_counts_labels_and_numeric_test_order(tmp_path):
+    root = _write_kaggle(tmp_path, n=30, n_test=12)
+    src = kaggle_cifar10(root)
+    train = src.records("train")
+    assert len(train) == 30
+    assert src.labels() == sorted(shapes.SHAPE_CLASSES)
+    # trainLabels.csv row for id 1 is the label of train/1.png
+    assert train[0].id == "1" and train[0].path.endswith(os.path.join("train", "1.png"))
+    assert [r.id for r in src.records("test")] == [str(i) for i in range(1, 13)]  # 1..12, not 1,10,11,12,2
+    image = src.read(train[0])
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    src.validate()
+
+
+def test_bom_and_crlf_are_accepted(tmp_path):
+    root = _write_kaggle(tmp_path)
+    rows = _rows(root)
+    with open(os.path.join(root, "trainLabels.csv"), "w", newline="", encoding="utf-8-sig") as f:
+        f.write("\r\n".join(",".join(r) for r in rows) + "\r\n")
+    assert len(kaggle_cifar10(root).records()) == 30
+
+
+def test_missing_files_are_counted_and_named(tmp_path):
+    root = _write_kaggle(tmp_path)
+    os.remove(os.path.join(root, "train", "3.png"))
+    os.remove(os.path.join(root, "train", "7.png"))
+    with pytest.raises(DataError) as err:
+        kaggle_cifar10(root)
+    assert _one_line(err) == "2 files listed in trainLabels.csv are missing from train/: 3.png, 7.png"
+
+
+def test_unlisted_files_are_reported(tmp_path):
+    root = _write_kaggle(tmp_path)
+    rows = _rows(root)
+    _rewrite(root, rows[:-1])  # drop id 30's row
+    with pytest.raises(DataError) as err:
+        kaggle_cifar10(root)
+    assert _one_line(err) == "1 files in train/ are not listed in trainLabels.csv: 30.png"
+
+
+@pytest.mark.parametrize("bad_id", ["../1", "/etc/passwd", "a/b", ".."])
+def test_ids_escaping_the_folder_are_refused(tmp_path, bad_id):
+    root = _write_kaggle(tmp_path)
+    rows = _rows(root)
+    rows[1][0] = bad_id
+    _rewrite(root, rows)
+    with pytest.raises(DataError) as err:
+        kaggle_cifar10(root)
+    assert "not plain file names" in _one_line(err) and bad_id in str(err.value)
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path):
+    root = _write_kaggle(tmp_path / "data")
+    outside = tmp_path / "secret.png"
+    Image.new("RGB", (32, 32)).save(outside)
+    os.remove(os.path.join(root, "train", "5.png"))
+    os.symlink(outside, os.path.join(root, "train", "5.png"))
+    with pytest.raises(DataError) as err:
+        kaggle_cifar10(root)
+    assert _one_line(err).startswith("1 files in train/ are symlinks pointing outside") and "5.png" in str(err.value)
+
+
+def test_duplicate_ids_empty_and_unknown_labels(tmp_path):
+    root = _write_kaggle(tmp_path)
+    rows = _rows(root)
+    _rewrite(root, rows + [rows[4]])
+    with pytest.raises(DataError, match=r"^1 ids in trainLabels.csv are duplicated: 4$"):
+        kaggle_cifar10(root)
+    rows2 = [r[:] for r in rows]
+    rows2[2][1] = " "
+    _rewrite(root, rows2)
+    with pytest.raises(DataError, match=r"^1 rows of trainLabels.csv have an empty label: 2$"):
+        kaggle_cifar10(root)
+    rows3 = [r[:] for r in rows]
+    rows3[3][1] = "dsik"
+    _rewrite(root, rows3)
+    with pytest.raises(DataError, match=r"^1 labels in trainLabels.csv are unknown .*: dsik$"):
+        kaggle_cifar10(root, classes=shapes.SHAPE_CLASSES)
+
+
+def test_missing_header_and_short_rows(tmp_path):
+    root = _write_kaggle(tmp_path)
+    rows = _rows(root)
+    _rewrite(root, rows[1:])
+    with pytest.raises(DataError, match="header must name columns 'id' and 'label'"):
+        kaggle_cifar10(root)
+    _rewrite(root, [rows[0], ["1"]] + rows[2:])
+    with pytest.raises(DataError, match="^1 rows of trainLabels.csv have too few columns: line 2$"):
+        kaggle_cifar10(root)
+
+
+def test_unreadable_images_are_all_reported_up_front(tmp_path):
+    root = _write_kaggle(tmp_path, n=40)
+    open(os.path.join(root, "train", "9.png"), "wb").close()  # 0 bytes
+    path = os.path.join(root, "train", "12.png")
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])  # truncated
+    src = kaggle_cifar10(root)  # layout is fine
+    with pytest.raises(DataError) as err:
+        src.validate()
+    msg = _one_line(err)
+    assert msg.startswith("2 images are unreadable")
+    assert "9.png: empty file (0 bytes)" in msg and "12.png: unreadable image" in msg
+
+
+def test_odd_image_modes_become_rgb_uint8(tmp_path):
+    root = _write_kaggle(tmp_path)
+    train = os.path.join(root, "train")
+    Image.new("L", (32, 32), 128).save(os.path.join(train, "1.png"))
+    Image.new("RGBA", (32, 32), (255, 0, 0, 0)).save(os.path.join(train, "2.png"))  # transparent -> white
+    Image.new("P", (32, 32), 3).save(os.path.join(train, "3.png"))
+    Image.fromarray(np.full((32, 32), 65535, np.uint16)).save(os.path.join(train, "4.png"))  # 16-bit white
+    src = kaggle_cifar10(root)
+    recs = {r.id: r for r in src.records()}
+    grey = src.read(recs["1"])
+    assert grey.shape == (32, 32, 3) and grey.dtype == np.uint8 and (grey == 128).all()
+    assert (src.read(recs["2"]) == 255).all()
+    assert src.read(recs["3"]).shape == (32, 32, 3)
+    assert (src.read(recs["4"]) == 255).all()
+
+
+def test_one_corrupt_file_among_many_is_found(tmp_path):
+    root = _write_kaggle(tmp_path, n=300)
+    with open(os.path.join(root, "train", "287.png"), "wb") as f:
+        f.write(b"not a png at all")
+    with pytest.raises(DataError, match=r"^1 images are unreadable: .*287.png"):
+        kaggle_cifar10(root).validate()
+
+
+def test_kaggle_dog_layout(tmp_path):
+    root = tmp_path / "dog"
+    (root / "train").mkdir(parents=True)
+    (root / "test").mkdir()
+    rows = [["id", "breed"]]
+    for i, breed in enumerate(["beagle", "pug", "beagle", "pug"]):
+        image_id = f"{i:04x}ab"
+        Image.new("RGB", (50, 40), (i * 40, 0, 0)).save(root / "train" / f"{image_id}.jpg")
+        rows.append([image_id, breed])
+    Image.new("RGB", (50, 40)).save(root / "test" / "ffff.jpg")
+    _rewrite(str(root), rows, name="labels.csv")
+    src = kaggle_dog(str(root))
+    assert src.labels() == ["beagle", "pug"]
+    assert len(src.records()) == 4 and src.records("test")[0].id == "ffff"
+
+
+def test_class_folders_and_flat_folders(tmp_path):
+    root = shapes.write_class_folders(str(tmp_path / "cls"), n=40, seed=0, size=16)
+    src = ClassFolderSource(root)
+    assert len(src.records()) == 40 and src.labels() == sorted(shapes.SHAPE_CLASSES)
+    assert src.records()[0].id.count("/") == 1
+    Image.new("RGB", (8, 8)).save(os.path.join(root, "loose.png"))
+    with pytest.raises(DataError, match="^1 images in .* are not inside a class folder: loose.png$"):
+        ClassFolderSource(root)
+    unlabelled = ClassFolderSource(root, labelled=False)
+    assert len(unlabelled.records()) == 41 and all(r.label is None for r in unlabelled.records())
+
+
+def test_open_source_errors_are_one_line(tmp_path):
+    with pytest.raises(DataError, match="data folder not found"):
+        open_source("kaggle_cifar10", data_dir=str(tmp_path / "nope"))
+    with pytest.raises(DataError, match="unknown data source 'parquet'"):
+        open_source("parquet", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match="no train/ folder"):
+        open_source("kaggle_cifar10", data_dir=str(tmp_path))
+
+
+def test_tfds_offline_fails_fast_naming_the_flags(tmp_path):
+    start = time.time()
+    with pytest.raises(DataError) as err:
+        TfdsSource("mnist", data_dir=str(tmp_path))
+    assert time.time() - start < 30  # never the minutes-long download retry loop
+    msg = _one_line(err)
+    assert "--data_dir" in msg and "--download" in msg

@@ -1,0 +1,82 @@
+"""kcv-train as a user runs it: flags, config.json, one-line errors, nothing pushed on failure."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.config import build_config
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def kcv_train(*args, cwd=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "pipelines.train", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=ENV)
+
+
+def test_help_and_list_experiments():
+    out = kcv_train("--help")
+    assert out.returncode == 0 and "--experiment" in out.stdout and "--lr_schedule" in out.stdout
+    out = kcv_train("--list_experiments")
+    assert out.returncode == 0
+    for name in ("resnet18_cifar10", "lenet_bn_fashion_mnist", "resnet18_fashion_mnist", "densenet_fashion_mnist"):
+        assert name in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--experiment is required"),
+    (["--experiment=nope"], "unknown experiment 'nope'"),
+    (["--experiment=resnet18_cifar10", "--lr_schedule=wiggly"], "--lr_schedule 'wiggly': unknown schedule"),
+    (["--experiment=resnet18_cifar10", "--epochs=0"], "--epochs"),
+    (["--experiment=resnet18_cifar10", "--strategy=quantum"], "--strategy"),
+    (["--experiment=resnet18_cifar10", "--components=Trainer,Polisher"], "unknown components ['Polisher']"),
+])
+def test_bad_flags_are_one_line_usage_errors(tmp_path, args, message):
+    out = kcv_train(*args, f"--pipeline_root={tmp_path}/runs", cwd=tmp_path)
+    assert out.returncode != 0
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_data_dir_fails_cleanly_and_pushes_nothing(tmp_path):
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "trainLabels.csv").write_text("id,label\n1,cat\n2,dog\n")
+    out = kcv_train("--experiment=resnet18_cifar10", f"--data_dir={data}", f"--pipeline_root={tmp_path}/runs",
+                    f"--serving_model_dir={tmp_path}/saved_models/m", cwd=tmp_path)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == ("kcv-train: error: ExampleGen: 2 files listed in trainLabels.csv are missing from train/: "
+                    "1.png, 2.png")
+    assert "Traceback" not in out.stderr
+    assert not os.path.exists(tmp_path / "saved_models")
+    assert os.listdir(tmp_path / "runs") == ["config.json"]
+
+
+def test_config_precedence_and_config_json(tmp_path):
+    cfg = build_config("resnet18_cifar10", pipeline_root=str(tmp_path), lr=0.05)
+    assert cfg.lr == 0.05 and cfg.batch_size == 32 and cfg.lr_period == 4 and cfg.lr_decay == 0.9
+    assert cfg.weight_decay == pytest.approx(5e-4 / 32) and cfg.momentum == 0.9 and cfg.epochs == 20
+    path = cfg.write()
+    assert json.load(open(path))["lr"] == 0.05
+    assert type(cfg).read(path) == cfg
+    with pytest.raises(Exception):
+        cfg.lr = 1.0  # frozen
+
+
+def test_quick_end_to_end_run_through_the_binary(tmp_path):
+    out = kcv_train("--experiment=resnet18_cifar10", "--model=simple_cnn", "--embedded_examples=100",
+                    "--epochs=1", "--batch_size=10", "--min_accuracy=0", f"--pipeline_root={tmp_path}/runs",
+                    f"--serving_model_dir={tmp_path}/saved_models/quick", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"Pusher: {tmp_path}/saved_models/quick/1" in out.stdout
+    cfg = json.load(open(tmp_path / "runs" / "config.json"))
+    assert cfg["model"] == "simple_cnn" and cfg["model_kwargs"] == {} and cfg["epochs"] == 1
+    # not blessed: clear message, exit 1, nothing new pushed
+    out = kcv_train("--experiment=resnet18_cifar10", "--model=simple_cnn", "--embedded_examples=100",
+                    "--components=Evaluator,Pusher", "--min_accuracy=1.01", f"--pipeline_root={tmp_path}/runs",
+                    f"--serving_model_dir={tmp_path}/saved_models/quick", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "kcv-train: error: Pusher: model not blessed, nothing pushed: accuracy" in out.stderr
+    assert sorted(os.listdir(tmp_path / "saved_models" / "quick")) == ["1"]
