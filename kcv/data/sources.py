@@ -149,6 +149,7 @@ class KaggleCsvSource(Source):
         self._train = self._validate_rows(rows, train_dir, classes)
         test_dir = os.path.join(root, "test")
         self._test = self._list_unlabelled(test_dir) if os.path.isdir(test_dir) else []
+        self.native_splits = ("train", "test") if self._test else ("train",)
 
     def _validate_rows(self, rows, train_dir, classes) -> list[Record]:
         csv_name = os.path.basename(self.csv_path)

@@ -1,0 +1,73 @@
+"""kcv-data: check a data folder the way ExampleGen reads it, or write the embedded data sets.
+
+  kcv-data --source=kaggle_cifar10 --data_dir=DIR        # validate, decode every image, print counts
+  kcv-data --source=class_folders --data_dir=DIR
+  kcv-data --write_embedded=shapes_kaggle_cifar10 --output=DIR [--examples=1000]
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+
+from absl import app, flags
+
+from pipelines.cli import run_app
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("source", None, "kaggle_cifar10, kaggle_dog, class_folders, images, or tfds:<name>.")
+flags.DEFINE_string("data_dir", None, "The folder to read.")
+flags.DEFINE_bool("download", False, "Allow tensorflow-datasets to download.")
+flags.DEFINE_bool("decode", True, "Decode every image (finds corrupt files).")
+flags.DEFINE_string("write_embedded", None, "Write an embedded generated data set instead (name).")
+flags.DEFINE_string("output", None, "Folder for --write_embedded.")
+flags.DEFINE_integer("examples", 1000, "Examples for --write_embedded.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed for --write_embedded.")
+
+
+def fail(message: str) -> None:
+    print(f"kcv-data: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from kcv.data.errors import DataError
+    from pipelines.components.example_gen import EMBEDDED
+
+    if FLAGS.write_embedded:
+        if FLAGS.write_embedded not in EMBEDDED:
+            raise app.UsageError(f"--write_embedded: unknown {FLAGS.write_embedded!r}; use one of {', '.join(EMBEDDED)}")
+        if not FLAGS.output:
+            raise app.UsageError("--output is required with --write_embedded")
+        if os.path.exists(FLAGS.output) and os.listdir(FLAGS.output):
+            fail(f"--output {FLAGS.output} is not empty")
+        EMBEDDED[FLAGS.write_embedded](FLAGS.output, FLAGS.examples, FLAGS.seed)
+        print(f"wrote {FLAGS.write_embedded} ({FLAGS.examples} examples) to {FLAGS.output}")
+        return
+    if not FLAGS.source:
+        raise app.UsageError("--source is required (or --write_embedded)")
+    from kcv.data.sources import open_source
+
+    try:
+        source = open_source(FLAGS.source, data_dir=FLAGS.data_dir, download=FLAGS.download)
+        if FLAGS.decode:
+            source.validate(read_images=True)
+    except DataError as err:
+        fail(str(err))
+    for split in source.native_splits:
+        records = source.records(split)
+        labelled = Counter(r.label for r in records if r.label is not None)
+        print(f"{split}: {len(records)} examples" + (f", {len(labelled)} classes" if labelled else ", unlabelled"))
+        for label, count in sorted(labelled.items()):
+            print(f"  {label:20} {count}")
+    print("ok" + (": every image decoded" if FLAGS.decode else ""))
+
+
+def run() -> None:
+    run_app(main, __name__)
+
+
+if __name__ == "__main__":
+    run()
