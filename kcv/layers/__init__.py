@@ -1,1 +1,37 @@
-"""kcv.layers"""
+"""kcv.layers: Keras layers for the book's classic CNNs.
+
+- `BatchNorm`: batch normalization written from scratch (book semantics, per-replica statistics).
+- `ResidualBlock`: ResNet's residual block.
+- `DenseBlock`, `TransitionBlock`: DenseNet's blocks.
+
+The `*_parts` / `*_apply` functions build the same blocks flat inside functional models, with a
+name prefix per layer; `stem_layers` and `logits_dense` are the
+shared stem and classifier output (used by kcv.models).
+"""
+from kcv.layers.batch_norm import BatchNorm
+from kcv.layers.dense import (
+    DenseBlock,
+    TransitionBlock,
+    dense_block_apply,
+    dense_block_parts,
+    transition_apply,
+    transition_parts,
+)
+from kcv.layers.head import logits_dense
+from kcv.layers.residual import ResidualBlock, residual_apply, residual_parts
+from kcv.layers.stem import stem_layers
+
+__all__ = [
+    "BatchNorm",
+    "DenseBlock",
+    "ResidualBlock",
+    "TransitionBlock",
+    "dense_block_apply",
+    "dense_block_parts",
+    "logits_dense",
+    "residual_apply",
+    "residual_parts",
+    "stem_layers",
+    "transition_apply",
+    "transition_parts",
+]
