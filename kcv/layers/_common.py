@@ -11,7 +11,7 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def batch_norm(name: str) -> keras.layers.BatchNormalization:
+def keras_batch_norm(name: str) -> keras.layers.BatchNormalization:
     """Keras' BatchNormalization with the book's (PyTorch's) momentum and epsilon."""
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 

@@ -10,7 +10,13 @@ from typing import Any
 
 import keras
 
-from kcv.layers._common import PartsLayer, batch_norm, build_chain, call_kwargs, l2_regularizer
+from kcv.layers._common import (
+    PartsLayer,
+    build_chain,
+    call_kwargs,
+    keras_batch_norm,
+    l2_regularizer,
+)
 
 
 def dense_block_parts(
@@ -26,7 +32,7 @@ def dense_block_parts(
     reg = l2_regularizer(weight_decay)
     parts: dict[str, keras.layers.Layer] = {}
     for i in range(1, num_convs + 1):
-        parts[f"conv{i}_bn"] = batch_norm(f"{prefix}conv{i}_bn")
+        parts[f"conv{i}_bn"] = keras_batch_norm(f"{prefix}conv{i}_bn")
         parts[f"conv{i}_relu"] = keras.layers.ReLU(name=f"{prefix}conv{i}_relu")
         parts[f"conv{i}_conv"] = keras.layers.Conv2D(
             growth_rate, 3, padding="same", use_bias=False, kernel_regularizer=reg,
@@ -64,7 +70,7 @@ def transition_parts(
     if filters < 1:
         raise ValueError(f"filters must be >= 1, got {filters}")
     return {
-        "bn": batch_norm(prefix + "bn"),
+        "bn": keras_batch_norm(prefix + "bn"),
         "relu": keras.layers.ReLU(name=prefix + "relu"),
         "conv": keras.layers.Conv2D(
             filters, 1, use_bias=False, kernel_regularizer=l2_regularizer(weight_decay),

@@ -6,7 +6,9 @@ import keras
 from kcv.layers._common import l2_regularizer
 
 
-def logits_dense(num_classes: int, weight_decay: float = 0.0, name: str = "logits") -> keras.layers.Dense:
+def logits_dense(
+    num_classes: int, weight_decay: float = 0.0, name: str = "logits"
+) -> keras.layers.Dense:
     """Dense(num_classes) with no activation: (N, D) -> (N, num_classes) logits.
 
     Under a mixed-precision global policy the layer computes in float32, as Keras advises for the

@@ -11,7 +11,13 @@ from typing import Any
 
 import keras
 
-from kcv.layers._common import PartsLayer, batch_norm, build_chain, call_kwargs, l2_regularizer
+from kcv.layers._common import (
+    PartsLayer,
+    build_chain,
+    call_kwargs,
+    keras_batch_norm,
+    l2_regularizer,
+)
 
 
 def residual_parts(
@@ -34,7 +40,9 @@ def residual_parts(
     parts: dict[str, keras.layers.Layer] = {}
     if strides == 1:
         # 3x3, padding 1, stride 1: TF "same" pads 1 on each side, exactly like PyTorch.
-        parts["conv1"] = keras.layers.Conv2D(filters, 3, padding="same", name=prefix + "conv1", **conv)
+        parts["conv1"] = keras.layers.Conv2D(
+            filters, 3, padding="same", name=prefix + "conv1", **conv
+        )
     else:
         # Stride 2 with "same" would pad (0, 1) on even inputs and sample other pixels than
         # PyTorch's symmetric padding 1, so pad explicitly and convolve "valid".
@@ -42,10 +50,10 @@ def residual_parts(
         parts["conv1"] = keras.layers.Conv2D(
             filters, 3, strides=strides, padding="valid", name=prefix + "conv1", **conv
         )
-    parts["bn1"] = batch_norm(prefix + "bn1")
+    parts["bn1"] = keras_batch_norm(prefix + "bn1")
     parts["relu1"] = keras.layers.ReLU(name=prefix + "relu1")
     parts["conv2"] = keras.layers.Conv2D(filters, 3, padding="same", name=prefix + "conv2", **conv)
-    parts["bn2"] = batch_norm(prefix + "bn2")
+    parts["bn2"] = keras_batch_norm(prefix + "bn2")
     if use_1x1conv:
         # 1x1 stride s "valid" samples pixels 0, s, 2s, ... like PyTorch; no BN follows, so it
         # keeps its bias, as in the book.
@@ -120,7 +128,9 @@ class ResidualBlock(PartsLayer):
         n, h, w, _ = input_shape
         s = self.strides
         # PyTorch: floor((H + 2 - 3) / s) + 1 == ceil(H / s).
-        return (n, None if h is None else -(-h // s), None if w is None else -(-w // s), self.filters)
+        h = None if h is None else -(-h // s)
+        w = None if w is None else -(-w // s)
+        return (n, h, w, self.filters)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from kcv.layers._common import batch_norm, l2_regularizer
+from kcv.layers._common import keras_batch_norm, l2_regularizer
 
 # conv (kernel, stride, padding) and optional max-pool (kernel, stride, padding), PyTorch terms.
 STEMS: dict[str, dict] = {
@@ -43,7 +43,7 @@ def stem_layers(
             filters, kernel, strides=stride, padding=padding, use_bias=False,
             kernel_regularizer=reg, name="stem_conv",
         ),
-        batch_norm("stem_bn"),
+        keras_batch_norm("stem_bn"),
         keras.layers.ReLU(name="stem_relu"),
     ]
     if spec["pool"] is not None:

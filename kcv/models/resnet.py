@@ -1,4 +1,4 @@
-"""ResNet-18 (d2l resnet.md) and the book's CIFAR-10 variant (d2l.resnet18), as data + one builder."""
+"""ResNet-18 (d2l resnet.md) and the CIFAR-10 variant (d2l.resnet18): data + one builder."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -31,7 +31,8 @@ def test_dense_block_order_bn_relu_conv_then_concat_input_first():
     k1 = blk.conv1_conv.kernel
     y1 = tf.nn.conv2d(np.maximum(x / S, 0), k1.numpy(), 1, "SAME").numpy()
     np.testing.assert_allclose(y[..., 3:7], y1, atol=1e-5)
-    y2 = tf.nn.conv2d(np.maximum(y[..., :7] / S, 0), blk.conv2_conv.kernel.numpy(), 1, "SAME").numpy()
+    k2 = blk.conv2_conv.kernel.numpy()
+    y2 = tf.nn.conv2d(np.maximum(y[..., :7] / S, 0), k2, 1, "SAME").numpy()
     np.testing.assert_allclose(y[..., 7:], y2, atol=1e-5)
 
 
@@ -67,7 +68,9 @@ def test_training_step_every_weight_gets_a_finite_nonzero_gradient():
         assert np.abs(g.numpy()).max() > 0, w.path
 
 
-@pytest.mark.parametrize("make", [lambda: DenseBlock(2, 4, name="d"), lambda: TransitionBlock(5, name="t")])
+@pytest.mark.parametrize(
+    "make", [lambda: DenseBlock(2, 4, name="d"), lambda: TransitionBlock(5, name="t")]
+)
 def test_config_and_keras_file_round_trip(tmp_path, make):
     layer = make()
     clone = type(layer).from_config(layer.get_config())

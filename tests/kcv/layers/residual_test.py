@@ -45,7 +45,8 @@ def test_layer_order_and_pytorch_sampling_in_inference_mode():
     s = np.sqrt(1 + EPS)
     h = np.maximum(torch_conv2d(x, blk.conv1.kernel.numpy(), 2, 1) / s, 0)
     h = torch_conv2d(h, blk.conv2.kernel.numpy(), 1, 1) / s
-    shortcut = torch_conv2d(x, blk.shortcut_conv.kernel.numpy(), 2, 0) + blk.shortcut_conv.bias.numpy()
+    sc = blk.shortcut_conv
+    shortcut = torch_conv2d(x, sc.kernel.numpy(), 2, 0) + sc.bias.numpy()
     np.testing.assert_allclose(y, np.maximum(h + shortcut, 0), atol=1e-5)
     # TF "same" would pad (0, 1) here and sample other pixels: the explicit padding matters.
     same = tf.nn.conv2d(x, blk.conv1.kernel, 2, "SAME").numpy()

@@ -27,13 +27,15 @@ def torch_max_pool(x, k, stride, pad):
     out = np.zeros((x.shape[0], ho, wo, x.shape[3]))
     for i in range(ho):
         for j in range(wo):
-            out[:, i, j] = xp[:, i * stride : i * stride + k, j * stride : j * stride + k].max(axis=(1, 2))
+            window = xp[:, i * stride : i * stride + k, j * stride : j * stride + k]
+            out[:, i, j] = window.max(axis=(1, 2))
     return out
 
 
 def _apply(layers, x, training=False):
     for layer in layers:
-        x = layer(x, training=training) if isinstance(layer, keras.layers.BatchNormalization) else layer(x)
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        x = layer(x, training=training) if is_bn else layer(x)
     return x
 
 

@@ -1,4 +1,4 @@
-"""kcv.models.resnet18: the book's shapes, pinned parameter counts, round trips, one training step."""
+"""kcv.models.resnet18: the book's shapes, pinned parameter counts, round trips, a training step."""
 import keras
 import numpy as np
 import pytest
