@@ -21,7 +21,12 @@ def _load_all() -> None:
         return
     for info in pkgutil.iter_modules(__path__):
         if info.name != "registry" and not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            # Importing kcv/models/densenet.py binds `kcv.models.densenet` to the module; the
+            # public name is the builder of the same name (kcv.models.densenet(num_classes=...)).
+            builder = getattr(module, info.name, None)
+            if callable(builder):
+                globals()[info.name] = builder
     _loaded = True
 
 
@@ -39,6 +44,8 @@ def list_models() -> list[str]:
 def __getattr__(name: str) -> Any:
     # Builders and classes defined in submodules, e.g. kcv.models.resnet18 or kcv.models.GAN.
     _load_all()
+    if name in globals():
+        return globals()[name]
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, name) and not name.startswith("_"):
