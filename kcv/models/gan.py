@@ -1,0 +1,418 @@
+"""GAN as a `keras.Model` whose `train_step` updates D then G (D2L section "Generative Adversarial Networks").
+
+    gan = kcv.models.GAN(generator, discriminator, latent_dim=2, seed=0)
+    gan.compile(**kcv.models.gan.toy_optimizers())     # Adam lr_D 0.05, lr_G 0.005 (the book)
+    gan.fit(dataset_of_real_batches, epochs=20)           # reports d_loss and g_loss
+
+Losses (the book's `update_D` / `update_G`), with BCE on logits:
+    d_loss = (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2       G's output is not differentiated here
+    g_loss = BCE(D(G(z)), 1)                             the non-saturating generator loss
+Both use the same z, and D is called again after its update, as in the book.
+
+The book sums the loss over the batch (`reduction='sum'`); here it is the mean over the (global)
+batch. Adam's step m / (sqrt(v) + eps) does not change when every gradient is multiplied by the
+batch size, so the book's learning rates carry over unchanged (only eps is relatively
+batch_size times larger, a negligible difference). The reported `d_loss`/`g_loss` are per-example
+means over the epoch, exactly what the book prints (its Accumulator divides the summed loss by
+the number of examples).
+
+This module also holds the book's toy GAN (registered builders `gan_toy_generator`,
+`gan_toy_discriminator` and `gan_gaussian`) and the Evaluator's checks for generators:
+`moments_report` (toy GAN: sample mean/covariance vs the data's) and `generator_report` (image
+generators: NaN, value range, sample diversity).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from kcv.models.registry import register
+
+LossFn = Callable[[Any, Any], Any]
+
+
+def _unreduced(loss_fn: LossFn | None) -> LossFn:
+    """The loss as an unreduced (per-example) callable; a reducing Keras Loss is rebuilt unreduced.
+
+    The GAN reduces itself (mean over the batch, then scaled for the number of replicas), so a
+    Keras loss that already reduced and scaled would be scaled twice under MirroredStrategy.
+    """
+    if loss_fn is None:
+        return keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+    if isinstance(loss_fn, (str, dict)):
+        loss_fn = keras.losses.get(loss_fn)
+    if isinstance(loss_fn, keras.losses.Loss) and loss_fn.reduction not in (None, "none"):
+        config = dict(loss_fn.get_config(), reduction=None)
+        return type(loss_fn).from_config(config)
+    return loss_fn
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class GAN(keras.Model):
+    """Generator + discriminator trained adversarially by `fit()` on batches of real samples.
+
+    Args:
+        generator: built model mapping noise (batch, *noise_shape) to samples; noise_shape is its
+            input shape, e.g. (2,) for the toy GAN or (1, 1, 100) for DCGAN.
+        discriminator: built model mapping samples to logits (batch, ...) of any trailing shape.
+        latent_dim: number of noise values per sample; must equal prod(noise_shape).
+        seed: seed of the `keras.random.SeedGenerator` that draws the training noise.
+
+    `call(noise)` returns `generator(noise)`; noise may be (batch, latent_dim) or
+    (batch, *noise_shape).
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        latent_dim: int,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for role, model in (("generator", generator), ("discriminator", discriminator)):
+            if not isinstance(model, keras.Model) or not model.built:
+                raise ValueError(f"GAN: {role} must be a built keras.Model (give it an Input)")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.seed = seed
+        self.noise_shape = tuple(int(d) for d in generator.input_shape[1:])
+        if math.prod(self.noise_shape) != self.latent_dim:
+            raise ValueError(
+                f"GAN: latent_dim={latent_dim} does not match the generator's input shape "
+                f"{self.noise_shape} (product {math.prod(self.noise_shape)})"
+            )
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed_generator")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_optimizer: keras.optimizers.Optimizer | None = None
+        self.g_optimizer: keras.optimizers.Optimizer | None = None
+        self.loss_fn: LossFn | None = None
+        self._gan_compile_config: dict[str, Any] = {}
+        self.built = True  # both sub-models are built, so the GAN has all its variables
+
+    # ---- compile / metrics ----------------------------------------------------------------
+    def compile(
+        self,
+        d_optimizer: Any,
+        g_optimizer: Any,
+        loss_fn: LossFn | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Set the two optimizers (instances, names or configs) and the per-example loss.
+
+        `loss_fn(y_true, logits)` defaults to BCE on logits. Extra keyword arguments
+        (`run_eagerly`, `jit_compile`, `steps_per_execution`) go to `keras.Model.compile`.
+        Both optimizers are built here, inside the model's distribution strategy scope, since
+        MirroredStrategy cannot create their slots inside a replica step.
+        """
+        d_opt = keras.optimizers.get(d_optimizer)
+        g_opt = keras.optimizers.get(g_optimizer)
+        if d_opt is g_opt:
+            raise ValueError("GAN.compile: d_optimizer and g_optimizer must be two optimizer objects")
+        for key in ("optimizer", "loss", "metrics"):
+            if key in kwargs:
+                raise ValueError(f"GAN.compile takes d_optimizer/g_optimizer/loss_fn, not {key!r}")
+        # keras.Model sees the generator's optimizer: its `iterations` counts train steps, which
+        # TensorBoard and BackupAndRestore read; it is never built on the discriminator's weights.
+        super().compile(optimizer=g_opt, **kwargs)
+        self.g_optimizer = self.optimizer  # a LossScaleOptimizer under mixed_float16
+        if self.optimizer is not g_opt and not isinstance(d_opt, keras.optimizers.LossScaleOptimizer):
+            d_opt = keras.optimizers.LossScaleOptimizer(d_opt, name="d_loss_scale_optimizer")
+        self.d_optimizer = d_opt
+        self.loss_fn = _unreduced(loss_fn)
+        self._gan_compile_config = {
+            "d_optimizer": keras.saving.serialize_keras_object(d_opt),
+            "g_optimizer": keras.saving.serialize_keras_object(g_opt),
+            "loss_fn": None if loss_fn is None else keras.saving.serialize_keras_object(self.loss_fn),
+        }
+        with self.distribute_strategy.scope():
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.g_optimizer.build(self.generator.trainable_variables)
+
+    def get_compile_config(self) -> dict[str, Any]:
+        return dict(self._gan_compile_config)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        if config:
+            self.compile(**{k: keras.saving.deserialize_keras_object(v) for k, v in config.items()})
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        # Listed here so fit() resets them every epoch.
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    # ---- forward / noise --------------------------------------------------------------------
+    def call(self, noise: Any, training: bool = False) -> Any:
+        """Generator output for noise of shape (batch, latent_dim) or (batch, *noise_shape)."""
+        noise = ops.reshape(noise, (-1,) + self.noise_shape)
+        return self.generator(noise, training=training)
+
+    def sample_noise(self, batch_size: Any) -> tf.Tensor:
+        """Standard-normal noise (batch_size, *noise_shape) from the model's SeedGenerator.
+
+        Under tf.distribute each replica folds its replica id into the seed, so replicas draw
+        different noise (else every replica would generate the same fake batch).
+        """
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), 2**31 - 1), tf.int32)
+        context = tf.distribute.get_replica_context()
+        replica_id = 0 if context is None else context.replica_id_in_sync_group
+        seed = tf.random.experimental.stateless_fold_in(seed, replica_id)
+        shape = tf.concat([[batch_size], tf.constant(self.noise_shape, tf.int32)], axis=0)
+        return tf.random.stateless_normal(shape, seed=seed, dtype=self.compute_dtype)
+
+    def _mean_loss(self, labels_value: float, logits: Any) -> tf.Tensor:
+        # Logits in float32 so the loss stays stable under mixed precision.
+        logits = tf.cast(logits, tf.float32)
+        labels = tf.fill(tf.shape(logits), labels_value)
+        return tf.reduce_mean(tf.cast(self.loss_fn(labels, logits), tf.float32))
+
+    # ---- training ----------------------------------------------------------------------------
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """One D update then one G update on a batch of real samples (x only; y is ignored)."""
+        if self.d_optimizer is None:
+            raise RuntimeError("GAN: call compile(d_optimizer=..., g_optimizer=...) before training")
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        batch = tf.shape(real)[0]
+        # Each replica's mean loss is divided by the replica count: the optimizers sum the
+        # replicas' gradients, which then equal the gradient of the global-batch mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        noise = self.sample_noise(batch)
+
+        # D step. G runs in training mode (as the book's net_G(Z) does) but outside the tape.
+        fake = self.generator(noise, training=True)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = (self._mean_loss(1.0, real_logits) + self._mean_loss(0.0, fake_logits)) / 2
+            scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+
+        # G step: same noise, D re-run with its new weights, non-saturating target 1.
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+            g_loss = self._mean_loss(1.0, fake_logits)
+            scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+
+        weight = tf.cast(batch, tf.float32)  # per-example means over the epoch, as the book prints
+        self.d_loss_tracker.update_state(d_loss, sample_weight=weight)
+        self.g_loss_tracker.update_state(g_loss, sample_weight=weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """Both losses in inference mode, no updates (for `evaluate`)."""
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        batch = tf.shape(real)[0]
+        fake = self.generator(self.sample_noise(batch), training=False)
+        fake_logits = self.discriminator(fake, training=False)
+        d_loss = (
+            self._mean_loss(1.0, self.discriminator(real, training=False))
+            + self._mean_loss(0.0, fake_logits)
+        ) / 2
+        g_loss = self._mean_loss(1.0, fake_logits)
+        weight = tf.cast(batch, tf.float32)
+        self.d_loss_tracker.update_state(d_loss, sample_weight=weight)
+        self.g_loss_tracker.update_state(g_loss, sample_weight=weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    # ---- serialisation ---------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "GAN":
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+# ---- the book's toy GAN -------------------------------------------------------------------------
+def normal_init(seed: int | None, offset: int) -> keras.initializers.Initializer:
+    """N(0, 0.02), the book's `nn.init.normal_(w, 0, 0.02)`; each variable gets its own seed."""
+    return keras.initializers.RandomNormal(0.0, 0.02, seed=None if seed is None else seed + offset)
+
+
+@register("gan_toy_generator")
+def toy_generator(latent_dim: int = 2, data_dim: int = 2, seed: int | None = None,
+                  name: str = "gan_toy_generator") -> keras.Model:
+    """G = Linear(latent_dim -> data_dim): (batch, latent_dim) -> (batch, data_dim)."""
+    noise = keras.Input((latent_dim,), name="noise")
+    x = layers.Dense(data_dim, kernel_initializer=normal_init(seed, 0),
+                     bias_initializer=normal_init(seed, 1), name="dense")(noise)
+    return keras.Model(noise, x, name=name)
+
+
+@register("gan_toy_discriminator")
+def toy_discriminator(data_dim: int = 2, seed: int | None = None,
+                      name: str = "gan_toy_discriminator") -> keras.Model:
+    """D = Linear(2->5)-Tanh-Linear(5->3)-Tanh-Linear(3->1): (batch, data_dim) -> logits (batch, 1)."""
+    x = inputs = keras.Input((data_dim,), name="sample")
+    for i, (units, activation) in enumerate(((5, "tanh"), (3, "tanh"), (1, None))):
+        x = layers.Dense(units, activation=activation, kernel_initializer=normal_init(seed, 2 * i),
+                         bias_initializer=normal_init(seed, 2 * i + 1), name=f"dense{i + 1}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register("gan_gaussian")
+def gan_gaussian(latent_dim: int = 2, data_dim: int = 2, seed: int | None = None) -> GAN:
+    """The book's toy GAN, uncompiled: compile with `toy_optimizers()` (inside a strategy scope)."""
+    return GAN(
+        toy_generator(latent_dim, data_dim, seed=seed),
+        toy_discriminator(data_dim, seed=None if seed is None else seed + 100),
+        latent_dim=latent_dim,
+        seed=None if seed is None else seed + 200,
+        name="gan_gaussian",
+    )
+
+
+def toy_optimizers(lr_d: float = 0.05, lr_g: float = 0.005) -> dict[str, keras.optimizers.Optimizer]:
+    """The book's toy-GAN optimizers as `compile` kwargs: Adam lr_D 0.05, lr_G 0.005 (eps as torch)."""
+    return {
+        "d_optimizer": keras.optimizers.Adam(lr_d, epsilon=1e-8, name="d_adam"),
+        "g_optimizer": keras.optimizers.Adam(lr_g, epsilon=1e-8, name="g_adam"),
+    }
+
+
+# ---- Evaluator checks -------------------------------------------------------------------------
+def moments_report(generated: Any, real: Any, rtol: float = 0.1) -> dict[str, Any]:
+    """Compare sample mean and covariance of `generated` (n, d) with `real` (m, d).
+
+    Relative errors are Frobenius-norm ratios, ||mean_g - mean_r|| / ||mean_r|| and
+    ||cov_g - cov_r|| / ||cov_r||; the elementwise maxima are reported too. `ok` is True when
+    both norm ratios are <= rtol and everything is finite.
+    """
+    g = np.asarray(generated, np.float64)
+    r = np.asarray(real, np.float64)
+    if g.ndim != 2 or r.ndim != 2 or g.shape[1] != r.shape[1] or len(g) < 2 or len(r) < 2:
+        raise ValueError(f"moments_report: need (n, d) and (m, d) with n, m >= 2; got {g.shape}, {r.shape}")
+    mean_g, mean_r = g.mean(0), r.mean(0)
+    cov_g, cov_r = np.cov(g, rowvar=False), np.cov(r, rowvar=False)
+    mean_err = float(np.linalg.norm(mean_g - mean_r) / np.linalg.norm(mean_r))
+    cov_err = float(np.linalg.norm(cov_g - cov_r) / np.linalg.norm(cov_r))
+    finite = bool(np.isfinite(g).all())
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero entry of real gives inf (or 0 if equal)
+        mean_el = np.nan_to_num(np.abs(mean_g - mean_r) / np.abs(mean_r), nan=0.0)
+        cov_el = np.nan_to_num(np.abs(cov_g - cov_r) / np.abs(cov_r), nan=0.0)
+    return {
+        "generated_mean": mean_g.tolist(),
+        "real_mean": mean_r.tolist(),
+        "generated_cov": cov_g.tolist(),
+        "real_cov": cov_r.tolist(),
+        "mean_rel_error": mean_err,
+        "cov_rel_error": cov_err,
+        "mean_max_elementwise_rel_error": float(mean_el.max()),
+        "cov_max_elementwise_rel_error": float(cov_el.max()),
+        "finite": finite,
+        "rtol": rtol,
+        "ok": bool(finite and mean_err <= rtol and cov_err <= rtol),
+    }
+
+
+# Recommended blessing thresholds for image generators (pixel units are [0, 1]); see
+# generator_report. A collapsed generator gives pairwise distance ~0 and duplicates ~1; the
+# book's DCGAN samples after one epoch on sprites already pass all three.
+GENERATOR_THRESHOLDS: dict[str, float] = {
+    "min_pairwise_distance": 0.05,   # mean per-pixel RMS difference between two samples
+    "max_duplicate_fraction": 0.10,  # share of pairs closer than `duplicate_distance`
+    "duplicate_distance": 0.02,      # ~5 grey levels RMS: visually the same image
+    "min_value_span": 0.25,          # max - min pixel value over the batch
+    "min_diversity_vs_reference": 0.25,  # only checked when real images are given
+}
+
+
+def _pairwise_distances(x: np.ndarray) -> np.ndarray:
+    """Per-pixel RMS distances of all pairs i < j of rows of x (n, d) -> (n*(n-1)/2,)."""
+    x = x - x.mean(axis=0)  # centring keeps the Gram-matrix form from cancelling catastrophically
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
+    iu = np.triu_indices(len(x), k=1)
+    return np.sqrt(d2[iu] / x.shape[1])
+
+
+def _to_unit(images: Any, value_range: tuple[float, float]) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float64) / 255.0
+    lo, hi = value_range
+    return (arr.astype(np.float64) - lo) / (hi - lo)
+
+
+def generator_report(
+    images: Any,
+    reference: Any | None = None,
+    thresholds: dict[str, float] | None = None,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> dict[str, Any]:
+    """Health and diversity of a batch of generated images (n, H, W, C), n >= 2.
+
+    `images` is uint8 (what the exported signature returns) or float in `value_range`.
+    Distances are per-pixel RMS differences in [0, 1] units: sqrt(||a - b||^2 / (H*W*C)).
+    Returns finite / in_range / min / max (input units), value_span, pixel_std (RMS over pixels
+    of the across-sample std), mean_pairwise_distance, diversity (mean pairwise distance /
+    (sqrt(2) * pixel_std): about 1 for independent samples, lower when they cluster),
+    duplicate_fraction, and with `reference` (real images) reference_pairwise_distance and
+    diversity_vs_reference. `ok` applies GENERATOR_THRESHOLDS (overridable) and `failures`
+    names the checks that failed.
+    """
+    limits = dict(GENERATOR_THRESHOLDS, **(thresholds or {}))
+    arr = np.asarray(images)
+    if arr.ndim != 4 or len(arr) < 2:
+        raise ValueError(f"generator_report: need images (n >= 2, H, W, C); got shape {arr.shape}")
+    finite = bool(np.isfinite(arr).all()) if arr.dtype.kind == "f" else True
+    x = _to_unit(arr, value_range).reshape(len(arr), -1)
+    safe = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
+    in_range = bool(finite and safe.min() >= -1e-6 and safe.max() <= 1 + 1e-6)
+    pixel_std = float(np.sqrt(np.mean(np.var(safe, axis=0))))
+    distances = _pairwise_distances(safe)
+    mean_dist = float(distances.mean())
+    report: dict[str, Any] = {
+        "num_images": int(len(arr)),
+        "finite": finite,
+        "in_range": in_range,
+        "min": float(np.nanmin(arr)),
+        "max": float(np.nanmax(arr)),
+        "value_span": float(safe.max() - safe.min()),
+        "pixel_std": pixel_std,
+        "mean_pairwise_distance": mean_dist,
+        "diversity": mean_dist / (math.sqrt(2) * pixel_std) if pixel_std > 0 else 0.0,
+        "duplicate_fraction": float(np.mean(distances < limits["duplicate_distance"])),
+    }
+    failures = []
+    if not finite:
+        failures.append("finite")
+    if not in_range:
+        failures.append("in_range")
+    if report["value_span"] < limits["min_value_span"]:
+        failures.append("value_span")
+    if mean_dist < limits["min_pairwise_distance"]:
+        failures.append("mean_pairwise_distance")
+    if report["duplicate_fraction"] > limits["max_duplicate_fraction"]:
+        failures.append("duplicate_fraction")
+    if reference is not None:
+        ref = _to_unit(reference, value_range).reshape(len(reference), -1)
+        ref_dist = float(_pairwise_distances(ref).mean())
+        report["reference_pairwise_distance"] = ref_dist
+        report["diversity_vs_reference"] = mean_dist / ref_dist if ref_dist > 0 else 0.0
+        if report["diversity_vs_reference"] < limits["min_diversity_vs_reference"]:
+            failures.append("diversity_vs_reference")
+    report["failures"] = failures
+    report["ok"] = not failures
+    return report
