@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from kcv.data import toy_gaussian
-from kcv.models import gan as gan_lib
+import kcv.models.gan as gan_lib
 from kcv.models import get_model, list_models
 from kcv.models.gan import GAN
 

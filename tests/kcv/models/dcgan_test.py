@@ -1,0 +1,135 @@
+"""DCGAN networks: the book's shape checks, torch padding equivalence, init, counts, one train step."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kcv.models.dcgan as dc
+from kcv.models import get_model
+from kcv.models.gan import GAN
+
+
+def _zeros(*shape):
+    return np.zeros(shape, np.float32)
+
+
+def test_book_shape_checks():
+    # The book (NCHW) prints these; here they are channels-last.
+    assert dc.GBlock(20)(_zeros(2, 16, 16, 3)).shape == (2, 32, 32, 20)
+    assert dc.GBlock(20, strides=1, padding="valid")(_zeros(2, 1, 1, 3)).shape == (2, 4, 4, 20)
+    assert dc.dcgan_generator()(_zeros(1, 1, 1, 100)).shape == (1, 64, 64, 3)
+    assert dc.DBlock(20)(_zeros(2, 16, 16, 3)).shape == (2, 8, 8, 20)
+    assert dc.dcgan_discriminator()(_zeros(1, 64, 64, 3)).shape == (1, 1, 1, 1)
+
+
+def test_block_layout_and_parameter_counts():
+    g, d = dc.dcgan_generator(), dc.dcgan_discriminator()
+    assert [layer.output.shape[1:] for layer in g.layers[1:5]] == [
+        (4, 4, 512), (8, 8, 256), (16, 16, 128), (32, 32, 64)]
+    assert [layer.output.shape[1:] for layer in d.layers[1:5]] == [
+        (32, 32, 64), (16, 16, 128), (8, 8, 256), (4, 4, 512)]
+    # Kernels 4x4, no biases. G: 100*512*16 + 512*256*16 + 256*128*16 + 128*64*16 + 64*3*16
+    # = 819200 + 2097152 + 524288 + 131072 + 3072 = 3574784, + BN gamma/beta 2*(512+256+128+64) = 1920.
+    trainable = lambda m: sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    assert trainable(g) == 3574784 + 1920
+    # D: 3*64*16 + 64*128*16 + 128*256*16 + 256*512*16 + 512*1*16
+    # = 3072 + 131072 + 524288 + 2097152 + 8192 = 2763776, + BN 2*(64+128+256+512) = 1920.
+    assert trainable(d) == 2763776 + 1920
+    assert not [w.path for w in g.weights + d.weights if "bias" in w.path]
+
+
+def test_book_hyperparameters_in_layers():
+    d = dc.dcgan_discriminator(image_size=16, base_filters=4)
+    block = d.get_layer("d_block1")
+    assert block.act.negative_slope == pytest.approx(0.2)  # Keras' default would be 0.3
+    assert block.bn.momentum == pytest.approx(0.9) and block.bn.epsilon == pytest.approx(1e-5)  # torch 0.1 / 1e-5
+    opts = dc.dcgan_optimizers()
+    for opt in opts.values():
+        assert float(opt.beta_1) == 0.5 and float(opt.beta_2) == 0.999
+        assert float(opt.learning_rate) == pytest.approx(dc.DEFAULT_LR) and dc.DEFAULT_LR == 0.0005
+
+
+def test_all_parameters_are_normal_0_002():
+    g = dc.dcgan_generator(seed=0)
+    for w in g.trainable_weights:  # kernels and BN gamma/beta alike
+        values = w.numpy().ravel()
+        assert abs(values.mean()) < 0.01 and values.std() == pytest.approx(0.02, rel=0.25), w.path
+    big = g.get_layer("g_block2").conv.kernel.numpy()  # 2,097,152 draws: std within 0.1%
+    assert big.std() == pytest.approx(0.02, rel=0.01)
+
+
+def _torch_conv_transpose(x, kernel, stride, pad):
+    """torch ConvTranspose2d without bias, written from its definition: out[i*s - p + k] += x[i] w[k].
+
+    x (H, W, Cin), kernel in Keras layout (k, k, Cout, Cin) -> (H', W', Cout), H' = (H-1)s - 2p + k.
+    """
+    h, w, _ = x.shape
+    k = kernel.shape[0]
+    full = np.zeros(((h - 1) * stride + k, (w - 1) * stride + k, kernel.shape[2]))
+    for i in range(h):
+        for j in range(w):
+            full[i * stride:i * stride + k, j * stride:j * stride + k] += kernel @ x[i, j]
+    return full[pad:full.shape[0] - pad, pad:full.shape[1] - pad]
+
+
+def _torch_conv(x, kernel, stride, pad):
+    """torch Conv2d without bias: out[o] = sum_k x_padded[o*s + k] w[k]; kernel (k, k, Cin, Cout)."""
+    xp = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    k = kernel.shape[0]
+    n = (xp.shape[0] - k) // stride + 1
+    m = (xp.shape[1] - k) // stride + 1
+    out = np.zeros((n, m, kernel.shape[3]))
+    for i in range(n):
+        for j in range(m):
+            patch = xp[i * stride:i * stride + k, j * stride:j * stride + k]
+            out[i, j] = np.einsum("abc,abcd->d", patch, kernel)
+    return out
+
+
+def test_same_padding_equals_torch_padding_1_for_k4_s2():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 6, 6, 3)).astype(np.float32)
+    up = keras.layers.Conv2DTranspose(5, 4, 2, "same", use_bias=False)
+    got = up(x).numpy()[0]
+    np.testing.assert_allclose(got, _torch_conv_transpose(x[0], up.kernel.numpy(), 2, 1), atol=1e-5)
+    down = keras.layers.Conv2D(5, 4, 2, "same", use_bias=False)
+    got = down(x).numpy()[0]
+    np.testing.assert_allclose(got, _torch_conv(x[0], down.kernel.numpy(), 2, 1), atol=1e-5)
+    first = keras.layers.Conv2DTranspose(5, 4, 1, "valid", use_bias=False)  # torch s1 p0 from 1x1
+    np.testing.assert_allclose(first(x[:, :1, :1]).numpy()[0],
+                               _torch_conv_transpose(x[0, :1, :1], first.kernel.numpy(), 1, 0), atol=1e-5)
+
+
+def test_small_image_sizes_and_bad_size():
+    g = dc.dcgan_generator(latent_dim=8, image_size=16, base_filters=4)
+    d = dc.dcgan_discriminator(image_size=16, base_filters=4)
+    assert g(_zeros(2, 1, 1, 8)).shape == (2, 16, 16, 3) and d(_zeros(2, 16, 16, 3)).shape == (2, 1, 1, 1)
+    assert [layer.name for layer in g.layers] == ["noise", "g_block1", "g_block2", "g_out_conv", "g_out_tanh"]
+    with pytest.raises(ValueError, match="power of two >= 8"):
+        dc.dcgan_generator(image_size=48)
+
+
+def test_one_train_step_changes_both_networks():
+    gan = get_model("dcgan", latent_dim=16, image_size=16, base_filters=4, seed=0)
+    assert isinstance(gan, GAN) and gan.noise_shape == (1, 1, 16)
+    gan.compile(**dc.dcgan_optimizers())
+    before = [w.numpy().copy() for w in gan.weights]
+    real = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+    logs = gan.train_step(tf.constant(real))
+    assert np.isfinite(float(logs["d_loss"])) and np.isfinite(float(logs["g_loss"]))
+    changed = {w.path: not np.array_equal(b, w.numpy()) for w, b in zip(gan.weights, before)}
+    for net in (gan.generator, gan.discriminator):
+        for w in net.weights:  # trainable kernels/gammas/betas and BN moving statistics
+            assert changed[w.path], w.path
+            assert np.isfinite(w.numpy()).all()
+
+
+def test_generator_keras_round_trip(tmp_path):
+    g = dc.dcgan_generator(latent_dim=8, image_size=16, base_filters=4, seed=1)
+    path = str(tmp_path / "g.keras")
+    g.save(path)
+    loaded = keras.saving.load_model(path)
+    noise = np.random.default_rng(0).standard_normal((3, 1, 1, 8)).astype(np.float32)
+    np.testing.assert_allclose(loaded(noise).numpy(), g(noise).numpy(), atol=1e-6)
+    block = dc.DBlock.from_config(g.get_layer("g_block1").get_config() | {"negative_slope": 0.1})
+    assert block.filters == 8 and block.act.negative_slope == pytest.approx(0.1)
