@@ -1,0 +1,131 @@
+"""Turning class probabilities and offsets into detections: the book's `multibox_detection`."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kcv.ops.matching import _first_argmax
+from kcv.ops.nms import nms
+from kcv.ops.offsets import offset_inverse
+
+BOOK_POS_THRESHOLD = 0.009999999
+
+
+def _decode(cls_probs, offset_preds, anchors) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """-> confidence (B, A), class id (B, A) int64 (first class on ties), boxes (B, A, 4)."""
+    cls_probs = tf.cast(tf.convert_to_tensor(cls_probs, dtype_hint=tf.float32), tf.float32)
+    offset_preds = tf.cast(tf.convert_to_tensor(offset_preds, dtype_hint=tf.float32), tf.float32)
+    anchors = tf.reshape(tf.convert_to_tensor(anchors, dtype_hint=tf.float32), [-1, 4])  # (A, 4)
+    batch = tf.shape(cls_probs)[0]
+    conf, class_id = _first_argmax(cls_probs[:, 1:, :], axis=1)  # over non-background rows
+    boxes = offset_inverse(anchors[None], tf.reshape(offset_preds, [batch, -1, 4]))
+    return conf, class_id, boxes
+
+
+def _per_image(fn, elems, signature, batch_size: int | None):
+    """Run `fn` per image: unrolled when the batch size is static (independent kernels then run
+    in parallel on the inter-op pool), else a parallel tf.map_fn (dynamic batch, exported graphs).
+    A batch of zero images gives empty outputs without calling `fn`."""
+    specs = tuple(signature) if isinstance(signature, (tuple, list)) else (signature,)
+
+    def empty():
+        return tuple(tf.zeros([0] + [d if d is not None else 0 for d in s.shape], s.dtype) for s in specs)
+
+    if batch_size == 0:
+        outs = empty()
+    elif batch_size is not None:
+        per = [fn(tuple(e[i] for e in elems)) for i in range(batch_size)]
+        per = [p if isinstance(p, tuple) else (p,) for p in per]
+        outs = tuple(tf.stack([p[j] for p in per]) for j in range(len(specs)))
+    else:
+        mapped = lambda: tf.map_fn(fn, elems, fn_output_signature=signature, parallel_iterations=16)  # noqa: E731
+        outs = tf.cond(tf.shape(elems[0])[0] > 0, lambda: tuple(_as_tuple(mapped())), empty)
+    return outs if isinstance(signature, (tuple, list)) else outs[0]
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+_MAX_UNROLL = 64
+
+
+def _static_batch(x) -> int | None:
+    b = x.shape[0] if hasattr(x, "shape") else None
+    return b if b is not None and 0 <= b <= _MAX_UNROLL else None
+
+
+def multibox_detection(
+    cls_probs, offset_preds, anchors, nms_threshold: float = 0.5, pos_threshold: float = BOOK_POS_THRESHOLD
+) -> tf.Tensor:
+    """Book's `multibox_detection`: (B, C+1, A), (B, 4A), (1, A, 4) -> (B, A, 6) float32.
+
+    Rows [class_id or -1, confidence, x1, y1, x2, y2]. Per image: confidence = max over the
+    non-background classes, boxes = offset_inverse(anchors, offsets), class-agnostic NMS; rows in
+    NMS keep order, then the non-kept anchors in increasing index with class -1 (confidence kept);
+    finally rows with confidence < pos_threshold (compared in float32) get class -1 and confidence
+    1 - confidence. Detections (class >= 0) therefore form a prefix of every image's rows.
+    """
+    conf, class_id, boxes = _decode(cls_probs, offset_preds, anchors)
+    num_anchors = tf.shape(conf)[1]
+
+    def order_one(args):
+        b, c = args
+        keep = nms(b, c, nms_threshold)  # (K,)
+        kept = tf.scatter_nd(keep[:, None], tf.ones_like(keep, tf.bool), [num_anchors])
+        non_keep = tf.cast(tf.where(tf.logical_not(kept))[:, 0], tf.int32)
+        return tf.concat([keep, non_keep], 0), tf.shape(keep)[0]  # (A,) permutation, K
+
+    signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32))
+    order, num_kept = _per_image(order_one, (boxes, conf), signature, _static_batch(conf))
+    order = tf.reshape(order, tf.shape(conf))  # (B, A)
+    kept_row = tf.range(num_anchors)[None, :] < num_kept[:, None]  # (B, A)
+    conf = tf.gather(conf, order, batch_dims=1)
+    class_id = tf.where(kept_row, tf.gather(class_id, order, batch_dims=1), tf.constant(-1, tf.int64))
+    boxes = tf.gather(boxes, order, batch_dims=1)
+    below = conf < tf.constant(pos_threshold, tf.float32)  # torch compares in float32 too
+    class_id = tf.where(below, tf.constant(-1, tf.int64), class_id)
+    conf = tf.where(below, 1 - conf, conf)
+    return tf.concat([tf.cast(class_id, tf.float32)[..., None], conf[..., None], boxes], axis=-1)
+
+
+def detections_padded(
+    cls_probs,
+    offset_preds,
+    anchors,
+    nms_threshold: float = 0.5,
+    pos_threshold: float = BOOK_POS_THRESHOLD,
+    max_detections: int = 100,
+) -> dict[str, tf.Tensor]:
+    """Fixed-size detections for serving graphs, equal to the first `max_detections` rows of
+    `multibox_detection` whose class is not -1, padded.
+
+    (B, C+1, A), (B, 4A), (1, A, 4) -> {"boxes": (B, D, 4) xyxy normalised, "scores": (B, D),
+    "classes": (B, D) int32, "num_detections": (B,) int32}; padding rows have boxes 0, score 0,
+    class -1. NMS stops after D kept boxes, which is what makes this faster than the full table.
+    """
+    conf, class_id, boxes = _decode(cls_probs, offset_preds, anchors)
+    pos = tf.constant(pos_threshold, tf.float32)
+
+    def detect_one(args):
+        b, c, k = args  # (A, 4), (A,), (A,)
+        keep = nms(b, c, nms_threshold, max_output_size=max_detections)  # (K <= D,)
+        kept_conf = tf.gather(c, keep)
+        # Kept confidences descend, so the ones >= pos_threshold are a prefix.
+        count = tf.reduce_sum(tf.cast(kept_conf >= pos, tf.int32))
+        keep = keep[:count]
+        pad = [[0, max_detections - count]]
+        return (
+            tf.pad(tf.gather(b, keep), pad + [[0, 0]]),
+            tf.pad(kept_conf[:count], pad),
+            tf.pad(tf.cast(tf.gather(k, keep), tf.int32), pad, constant_values=-1),
+            count,
+        )
+
+    signature = (
+        tf.TensorSpec([max_detections, 4], tf.float32),
+        tf.TensorSpec([max_detections], tf.float32),
+        tf.TensorSpec([max_detections], tf.int32),
+        tf.TensorSpec([], tf.int32),
+    )
+    out_boxes, scores, classes, num = _per_image(detect_one, (boxes, conf, class_id), signature, _static_batch(conf))
+    return {"boxes": out_boxes, "scores": scores, "classes": classes, "num_detections": num}

@@ -1,0 +1,77 @@
+"""Greedy non-maximum suppression with the book's semantics on TensorFlow's NMS kernel.
+
+Book semantics (BOOK.md 1, rule 6): process boxes by descending score, lower index first on equal
+scores; a box is dropped when its IoU with an already kept box is > threshold (== is kept).
+`tf.image.non_max_suppression` implements exactly that for boxes with positive area and scores
+above -inf (its IoU is the book's formula, its queue breaks ties by lower index, and IoU is
+symmetric in x and y so xyxy boxes can be passed unchanged). Two inputs differ and are routed to
+an exact path: zero-area boxes (the book's 0/0 = NaN IoU makes the first zero-area box suppress
+every later one; TensorFlow calls that IoU 0) and -inf scores (TensorFlow drops those boxes).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import tensorflow as tf
+
+from kcv.ops.boxes import box_area
+
+
+def _ranked_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, num_candidates, max_output_size) -> tf.Tensor:
+    """Exact book NMS over the `num_candidates` best boxes: (N, 4), (N,) -> (K,) int32 indices.
+
+    The candidates are sorted here (top_k: lower index first on ties) and handed to the kernel
+    with strictly decreasing rank scores, so the kernel's order is the book's order whatever the
+    scores are (-inf included); exact while num_candidates < 2**24.
+    """
+    top = tf.math.top_k(scores, k=num_candidates, sorted=True)
+    order = top.indices  # (M,)
+    sorted_boxes = tf.gather(boxes, order)  # (M, 4)
+    iota = tf.range(num_candidates)
+    zero = tf.equal(box_area(sorted_boxes), 0.0)
+    first_zero = tf.reduce_min(tf.where(zero, iota, num_candidates))
+    # Later zero-area boxes meet the first one with IoU NaN, which the book's `iou <= thr` drops.
+    excluded = tf.logical_and(zero, iota > first_zero)
+    rank = tf.where(excluded, 0.0, tf.cast(num_candidates - iota, tf.float32))
+    selected = tf.image.non_max_suppression(
+        sorted_boxes, rank, max_output_size, iou_threshold=iou_threshold, score_threshold=0.5
+    )
+    return tf.gather(order, selected)
+
+
+def _full_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, max_output_size) -> tf.Tensor:
+    n = tf.shape(scores)[0]
+    unusual = tf.logical_or(
+        tf.reduce_any(tf.equal(box_area(boxes), 0.0)), tf.reduce_any(tf.equal(scores, float("-inf")))
+    )
+    return tf.cond(
+        unusual,
+        lambda: _ranked_nms(boxes, scores, iou_threshold, n, max_output_size),
+        lambda: tf.image.non_max_suppression(boxes, scores, max_output_size, iou_threshold=iou_threshold),
+    )
+
+
+def nms(boxes, scores, iou_threshold, max_output_size: Optional[int] = None) -> tf.Tensor:
+    """Book's `nms`: (N, 4) xyxy boxes, (N,) scores -> (K,) int32 kept indices, best first.
+
+    `max_output_size` (not in the book) stops after that many kept boxes; the result is then the
+    first `max_output_size` entries of the full answer. It is found on a top-scoring prefix
+    (greedy decisions depend only on earlier boxes), falling back to all boxes when the prefix
+    keeps too few. Boxes need x1 <= x2 and y1 <= y2; scores must not be NaN.
+    """
+    boxes = tf.convert_to_tensor(boxes, dtype_hint=tf.float32)
+    scores = tf.convert_to_tensor(scores, dtype_hint=tf.float32)
+    boxes = tf.cast(tf.reshape(boxes, [-1, 4]), tf.float32)
+    scores = tf.cast(tf.reshape(scores, [-1]), tf.float32)
+    iou_threshold = tf.cast(iou_threshold, tf.float32)
+    n = tf.shape(scores)[0]
+    if max_output_size is None:
+        return _full_nms(boxes, scores, iou_threshold, n)
+    k = tf.minimum(tf.cast(max_output_size, tf.int32), n)
+    prefix = tf.minimum(n, tf.maximum(4 * k, 256))
+    keep = _ranked_nms(boxes, scores, iou_threshold, prefix, k)
+    return tf.cond(
+        tf.logical_or(tf.shape(keep)[0] >= k, prefix >= n),
+        lambda: keep,
+        lambda: _full_nms(boxes, scores, iou_threshold, k),
+    )
