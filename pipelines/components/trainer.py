@@ -25,24 +25,6 @@ def _read_json(path: str) -> dict:
         return json.load(f)
 
 
-def make_optimizer(cfg, steps_per_epoch: int):
-    from kcv.optim.coupled_decay import CoupledSGD
-    from kcv.optim.schedules import build_schedule, parse_schedule_spec
-
-    name, params = parse_schedule_spec(cfg.lr_schedule)
-    if name == "step":
-        params = {"lr_period": cfg.lr_period, "lr_decay": cfg.lr_decay, **params}
-    try:
-        schedule = build_schedule(name, cfg.lr, steps_per_epoch, **params)
-    except ValueError as err:
-        raise artifacts.PipelineError(f"--lr_schedule: {err}") from None
-    if cfg.optimizer == "sgd":
-        return CoupledSGD(learning_rate=schedule, momentum=cfg.momentum, l2=cfg.weight_decay)
-    # Adam: torch-style L2 is not what people expect from Adam; use Keras' decoupled decay (AdamW).
-    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay) if cfg.weight_decay \
-        else keras.optimizers.Adam(learning_rate=schedule)
-
-
 class NaNGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite loss and remembers where, for a clear error."""
 
@@ -86,10 +68,10 @@ def run(cfg, run_id: str) -> str:
                  cfg.strategy, replicas, cfg.batch_size, cfg.batch_size // replicas, steps, jit)
 
     train_ds = task.dataset(cfg, examples, "train", training=True, batch_size=cfg.batch_size).repeat()
-    eval_ds = task.dataset(cfg, examples, "eval", training=False, batch_size=cfg.batch_size)
+    eval_ds = task.validation_dataset(cfg, examples, cfg.batch_size)
     with strategy.scope():
         model = task.build_model(cfg, stats, vocab)
-        task.compile_model(model, make_optimizer(cfg, steps), jit)
+        task.compile_model(model, cfg, steps, jit)
 
     run_dir = os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.MODEL_RUN), run_id)
     os.makedirs(run_dir, exist_ok=True)
@@ -100,6 +82,7 @@ def run(cfg, run_id: str) -> str:
         keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.weights.h5"),
                                         save_weights_only=True),
+        *task.callbacks(cfg, run_dir),
     ]
     history = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=eval_ds,
                         callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from kcv.data.input import classification_dataset
 from kcv.models import get_model
 from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
+from pipelines.optimizers import make_optimizer
 
 
 def dataset(cfg, examples_dir: str, split: str, training: bool, batch_size: int, with_ids: bool = False):
@@ -36,8 +37,16 @@ def build_model(cfg, stats: dict, vocab: list[str]) -> keras.Model:
     return keras.Model(inputs, logits, name=cfg.experiment)
 
 
-def compile_model(model: keras.Model, optimizer, jit_compile: bool) -> None:
-    model.compile(optimizer=optimizer,
+def validation_dataset(cfg, examples_dir: str, batch_size: int):
+    return dataset(cfg, examples_dir, "eval", training=False, batch_size=batch_size)
+
+
+def callbacks(cfg, run_dir: str) -> list:
+    return []
+
+
+def compile_model(model: keras.Model, cfg, steps_per_epoch: int, jit_compile: bool) -> None:
+    model.compile(optimizer=make_optimizer(cfg, steps_per_epoch),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=jit_compile)
