@@ -43,9 +43,12 @@ class Trajectory:
         """The last iterate, (d,)."""
         return self.xs[-1]
 
-    def book_line(self) -> str:
-        """The book's progress line: `epoch 10, x: 0.060466` (1-D) or `epoch 20, x1: ..., x2: ...`."""
+    def book_line(self, digits: int = 6) -> str:
+        """The book's progress line: `epoch 10, x: 0.060466` (1-D) or `epoch 20, x1: ..., x2: ...`.
+
+        digits=6 is Python's `:f` (gd.md, sgd.md); the Newton runs print torch's 4 decimals.
+        """
         if self.dim == 1:
-            return f"epoch {self.steps}, x: {self.final[0]:f}"
-        coords = ", ".join(f"x{i + 1}: {v:f}" for i, v in enumerate(self.final))
+            return f"epoch {self.steps}, x: {self.final[0]:.{digits}f}"
+        coords = ", ".join(f"x{i + 1}: {v:.{digits}f}" for i, v in enumerate(self.final))
         return f"epoch {self.steps}, {coords}"

@@ -38,12 +38,9 @@ def test_book_runs_move_towards_optimum(name, steps):
     assert start == pytest.approx(math.sqrt(29))
     assert end < 1.5 < start
     assert traj.book_line().startswith(f"epoch {steps}, x1: ")
-
-
-def test_exponential_schedule_freezes_the_iterate():
-    # After ~100 steps exp(-0.1t) < 5e-5: the last 500 updates of 1000 move x by almost nothing.
-    traj = optim.noisy_sgd(optim.f_2d, START, steps=1000, lr="exponential", seed=3)
-    assert np.max(np.abs(traj.xs[500] - traj.final)) < 1e-9
+    if name == "exponential":
+        # exp(-0.1t) < 2e-22 after t = 500: the last 500 of 1000 updates leave x where it was.
+        assert np.max(np.abs(traj.xs[500] - traj.final)) < 1e-9
 
 
 def test_same_seed_repeats_and_other_seed_differs():
