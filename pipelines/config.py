@@ -71,6 +71,7 @@ class Config:
     channels: int
     augment: str
     resize_mode: str
+    labelled: bool
     data_dir: str | None
     download: bool
     pipeline_root: str
@@ -142,7 +143,7 @@ def build_config(experiment: str, **overrides: Any) -> Config:
         experiment=exp.name, task=exp.task, model=model, model_kwargs=model_kwargs,
         source=exp.source, embedded=exp.embedded, embedded_source=exp.embedded_source,
         image_size=tuple(exp.image_size), channels=exp.channels, augment=exp.augment,
-        resize_mode=exp.resize_mode,
+        resize_mode=exp.resize_mode, labelled=exp.labelled,
         data_dir=values.pop("data_dir", None), download=values.pop("download", False),
         pipeline_root=values.pop("pipeline_root", None) or os.path.join("runs", exp.name),
         serving_model_dir=values.pop("serving_model_dir", None) or os.path.join("saved_models", exp.name),

@@ -7,6 +7,7 @@ Features:
   label/text    bytes    the label's name ("" when unlabelled)
   objects/bbox  float[]  detection boxes, flattened (N*4), normalised xyxy (reserved; empty otherwise)
   objects/label int64[]  detection classes, N (reserved; empty otherwise)
+  features      float[]  a feature vector for non-image data (the toy GAN's 2-D points); empty otherwise
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ FEATURES = {
     "label/text": tf.io.FixedLenFeature([], tf.string, default_value=b""),
     "objects/bbox": tf.io.VarLenFeature(tf.float32),
     "objects/label": tf.io.VarLenFeature(tf.int64),
+    "features": tf.io.VarLenFeature(tf.float32),
 }
 
 
@@ -35,6 +37,7 @@ def make_example(
     label_text: str = "",
     boxes: Sequence[Sequence[float]] | None = None,
     box_labels: Sequence[int] | None = None,
+    features: Sequence[float] | None = None,
 ) -> tf.train.Example:
     """Build one Example. `boxes` are (N, 4) normalised xyxy with `box_labels` (N,)."""
     flat = [float(c) for box in (boxes or []) for c in box]
@@ -45,6 +48,7 @@ def make_example(
         "label/text": _bytes(label_text.encode("utf-8")),
         "objects/bbox": tf.train.Feature(float_list=tf.train.FloatList(value=flat)),
         "objects/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(c) for c in (box_labels or [])])),
+        "features": tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in (features if features is not None else [])])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
@@ -54,6 +58,7 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     ex = tf.io.parse_single_example(serialized, FEATURES)
     ex["objects/bbox"] = tf.reshape(tf.sparse.to_dense(ex["objects/bbox"]), (-1, 4))
     ex["objects/label"] = tf.sparse.to_dense(ex["objects/label"])
+    ex["features"] = tf.sparse.to_dense(ex["features"])
     return ex
 
 

@@ -325,9 +325,15 @@ class TfdsSource(Source):
         yield from self._load(split)
 
 
+def _points(root: str) -> Source:
+    from kcv.data.points import PointsCsvSource  # points.py builds on this module
+
+    return PointsCsvSource(root)
+
+
 def open_source(spec: str, data_dir: str | None = None, download: bool = False,
                 classes: Sequence[str] | None = None) -> Source:
-    """Open a source from a spec: `kaggle_cifar10`, `kaggle_dog`, `class_folders`, `images` or `tfds:<name>`.
+    """Open a source: `kaggle_cifar10`, `kaggle_dog`, `class_folders`, `images`, `points_csv` or `tfds:<name>`.
 
     File sources read `data_dir`; tfds sources read prepared data from `data_dir`.
     """
@@ -340,6 +346,7 @@ def open_source(spec: str, data_dir: str | None = None, download: bool = False,
         "kaggle_dog": lambda: kaggle_dog(data_dir, classes),
         "class_folders": lambda: ClassFolderSource(data_dir, classes),
         "images": lambda: ClassFolderSource(data_dir, labelled=False),
+        "points_csv": lambda: _points(data_dir),
     }
     if spec not in openers:
         raise DataError(f"unknown data source {spec!r}; use one of {', '.join(openers)} or tfds:<name>")

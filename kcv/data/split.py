@@ -41,3 +41,14 @@ def split_per_class(ids: Sequence[str], labels: Sequence[str], valid_ratio: floa
         valid.extend(members[j] for j in order[:n_valid])
         train.extend(members[j] for j in order[n_valid:])
     return sorted(train), sorted(valid)
+
+
+def split_random(n: int, valid_ratio: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Indices (train, valid) for unlabelled data: a seeded max(1, floor(n * valid_ratio)) held out."""
+    if not 0.0 < valid_ratio < 1.0:
+        raise DataError(f"valid_ratio must be in (0, 1), got {valid_ratio}")
+    if n < 2:
+        raise DataError(f"need at least 2 examples to split, found {n}")
+    n_valid = max(1, math.floor(n * valid_ratio))
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[n_valid:].tolist()), sorted(order[:n_valid].tolist())

@@ -19,7 +19,8 @@ from kcv.data.errors import DataError, offenders
 from kcv.data.images import decode_rgb, encode_png
 from kcv.data.schema import make_example
 from kcv.data.sources import Source, open_source
-from kcv.data.split import split_per_class
+from kcv.data.points import PointsCsvSource
+from kcv.data.split import split_per_class, split_random
 from kcv.data.tfrecords import write_shards
 from pipelines import artifacts
 
@@ -65,17 +66,19 @@ def _encoded(source: Source, record) -> bytes:
 
 
 def _load_split(source: Source, split: str, vocab: dict[str, int]):
-    """[(id, encoded bytes, label index, label text)], decoding every image; DataError lists bad ones."""
+    """[(id, encoded bytes, label index, label text, features)], decoding every image; DataError lists bad ones."""
     rows, bad = [], []
     records = source.records(split)
+    if isinstance(source, PointsCsvSource):  # vector data: no image
+        return [(r.id, b"", -1, "", p) for r, p in zip(records, source.points)]
     if records and records[0].path is None:  # tfds: images come decoded
         for example_id, image, label in source.iter_examples(split):
-            rows.append((example_id, encode_png(image), vocab[label], label))
+            rows.append((example_id, encode_png(image), vocab.get(label, -1), label or "", None))
         return rows
     total = len(records)
     for n, record in enumerate(records, start=1):
         try:
-            rows.append((record.id, _encoded(source, record), vocab[record.label], record.label))
+            rows.append((record.id, _encoded(source, record), vocab.get(record.label, -1), record.label or "", None))
         except (ValueError, OSError) as err:
             bad.append(str(err))
         if n % 10000 == 0:
@@ -87,13 +90,16 @@ def _load_split(source: Source, split: str, vocab: dict[str, int]):
 
 def run(cfg, run_id: str) -> str:
     source = open_configured_source(cfg)
-    vocab_list = source.labels()
-    if len(vocab_list) < 2:
+    vocab_list = source.labels() if cfg.labelled else []
+    if cfg.labelled and len(vocab_list) < 2:
         raise DataError(f"need at least 2 classes, found {len(vocab_list)}")
     vocab = {name: i for i, name in enumerate(vocab_list)}
     train_rows = _load_split(source, "train", vocab)
     if "test" in source.native_splits and source.records("test") and source.records("test")[0].label is not None:
         eval_rows = _load_split(source, "test", vocab)  # tfds: the book validates on the test split
+    elif not cfg.labelled:
+        train_idx, eval_idx = split_random(len(train_rows), cfg.valid_ratio, cfg.seed)
+        train_rows, eval_rows = [train_rows[i] for i in train_idx], [train_rows[i] for i in eval_idx]
     else:
         train_idx, eval_idx = split_per_class([r[0] for r in train_rows], [r[3] for r in train_rows],
                                               cfg.valid_ratio, seed=cfg.seed)
@@ -101,14 +107,15 @@ def run(cfg, run_id: str) -> str:
     with artifacts.Publish(cfg.pipeline_root, artifacts.EXAMPLES, run_id) as out:
         counts = {}
         for split, rows in (("train", train_rows), ("eval", eval_rows)):
-            examples = (make_example(i, data, label, text) for i, data, label, text in rows)
+            examples = (make_example(i, data, label, text, features=feat) for i, data, label, text, feat in rows)
             shards = min(cfg.num_shards, max(1, len(rows)))
             counts[split] = write_shards(examples, os.path.join(out, f"Split-{split}"), shards)
-            counts[f"{split}_per_class"] = dict(sorted(Counter(r[3] for r in rows).items()))
+            if cfg.labelled:
+                counts[f"{split}_per_class"] = dict(sorted(Counter(r[3] for r in rows).items()))
         counts["source"] = cfg.source if cfg.data_dir else f"embedded:{cfg.embedded}"
         with open(os.path.join(out, "counts.json"), "w") as f:
             json.dump(counts, f, indent=2)
         with open(os.path.join(out, "labels.txt"), "w") as f:
-            f.write("\n".join(vocab_list) + "\n")
+            f.write("".join(name + "\n" for name in vocab_list))
     logging.info("ExampleGen: %d train / %d eval examples, %d classes", counts["train"], counts["eval"], len(vocab_list))
     return os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.EXAMPLES), run_id)

@@ -20,6 +20,28 @@ def dataset(cfg, examples_dir: str, split: str, training: bool, batch_size: int,
         resize_mode=cfg.resize_mode, seed=cfg.seed, with_ids=with_ids)
 
 
+def image_statistics(cfg, split_dir: str) -> dict:
+    """Per-channel mean and std (population) of a split's images at the model's size, 0-255."""
+    ds = classification_dataset(split_dir, batch_size=256, training=False, image_size=cfg.image_size,
+                                channels=cfg.channels, resize_mode=cfg.resize_mode, cache=False)
+    total = np.zeros(cfg.channels, np.float64)
+    total_sq = np.zeros(cfg.channels, np.float64)
+    pixels = 0
+    for images, _ in ds:
+        x = images.numpy().astype(np.float64)
+        total += x.sum(axis=(0, 1, 2))
+        total_sq += (x**2).sum(axis=(0, 1, 2))
+        pixels += x.shape[0] * x.shape[1] * x.shape[2]
+    if pixels == 0:
+        raise ValueError(f"{split_dir} is empty")
+    mean = total / pixels
+    std = np.sqrt(np.maximum(total_sq / pixels - mean**2, 1e-12))
+    return {"mean": mean.tolist(), "std": std.tolist(), "image_size": list(cfg.image_size), "channels": cfg.channels}
+
+
+statistics = image_statistics
+
+
 def build_model(cfg, stats: dict, vocab: list[str]) -> keras.Model:
     """Normalisation (the Transform statistics) -> registered backbone -> float32 logits.
 
