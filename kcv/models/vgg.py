@@ -77,13 +77,14 @@ def keras_cache_dir() -> str:
 def imagenet_weights_path(cache_dir: str | None = None, allow_download: bool = False) -> str:
     """Path of Keras' no-top VGG-19 ImageNet weights; downloads them only if `allow_download`.
 
-    Looks in `<cache_dir>/models/` (default `keras_cache_dir()`) and in `/tmp/.keras/models/`,
-    where Keras puts downloads when the home cache is not writable. Raises FileNotFoundError with
-    one line naming the way out when they are missing and downloading is not allowed.
+    Looks in `<cache_dir>/models/` (default `keras_cache_dir()`), and, when that root is not
+    writable, in `/tmp/.keras/models/`, where Keras then puts its downloads. Raises
+    FileNotFoundError with one line naming the way out when they are missing and downloading is
+    not allowed.
     """
     root = cache_dir or keras_cache_dir()
     candidates = [os.path.join(root, "models", IMAGENET_NOTOP_FILE)]
-    if cache_dir is None:
+    if not os.access(root, os.W_OK):
         candidates.append(os.path.join("/tmp", ".keras", "models", IMAGENET_NOTOP_FILE))
     for path in candidates:
         if os.path.isfile(path):
