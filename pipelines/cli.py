@@ -1,6 +1,7 @@
 """Shared absl start-up for the binaries: --help lists their flags even as console scripts."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -16,8 +17,17 @@ def run_app(main: Callable[[list[str]], None], *flag_modules: str) -> None:
     for module in flag_modules:
         for flag in flags.FLAGS.get_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    name = os.path.basename(sys.argv[0]) or "kcv"
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as err:  # one line instead of absl's FATAL banner
+            print(f"{name}: error: {err} (see --help)", file=sys.stderr)
+            sys.exit(1)
+
     try:
-        app.run(main)
+        app.run(main, flags_parser=parse)
     except SystemExit as exit_:
         # absl exits 1 after printing --help; asking for help is not a failure.
         if exit_.code == 1 and any(a in ("--help", "-h", "-?", "--helpfull", "--helpshort") for a in sys.argv[1:]):

@@ -80,3 +80,9 @@ def test_quick_end_to_end_run_through_the_binary(tmp_path):
     assert out.returncode == 1
     assert "kcv-train: error: Pusher: model not blessed, nothing pushed: accuracy" in out.stderr
     assert sorted(os.listdir(tmp_path / "saved_models" / "quick")) == ["1"]
+
+
+def test_unknown_flag_is_one_line():
+    out = kcv_train("--no_such_flag=1")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == ["train.py: error: Unknown command line flag 'no_such_flag' (see --help)"]
