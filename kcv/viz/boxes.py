@@ -66,17 +66,39 @@ class BoxPanel:
     title: Optional[str] = None
     # Extra box sets drawn on the same panel, e.g. ground truth in black over anchors.
     extra: Sequence["BoxPanel"] = ()
+    # Pixel points (K, 2) as (x, y) to mark, e.g. the centre of a set of anchors.
+    points: Optional[np.ndarray] = None
 
 
-def box_figure(image: np.ndarray, panels: Sequence[BoxPanel], panel_width: float = 5.0) -> Figure:
-    """Image (H, W, 3) uint8 or float in [0, 1] shown once per panel with that panel's boxes."""
+def _view_limits(panels: Sequence[BoxPanel], width: int, height: int) -> tuple[float, float, float, float]:
+    """Image extent grown to hold every box (anchors are not clipped, so they may stick out)."""
+    x0, y0, x1, y1 = -0.5, -0.5, width - 0.5, height - 0.5
+    for panel in panels:
+        for layer in (panel, *panel.extra):
+            boxes = np.asarray(layer.boxes, dtype=np.float64).reshape(-1, 4)
+            if len(boxes):
+                x0, y0 = min(x0, boxes[:, 0].min()), min(y0, boxes[:, 1].min())
+                x1, y1 = max(x1, boxes[:, 2].max()), max(y1, boxes[:, 3].max())
+    margin = 0.03 * max(width, height)
+    grown = (x0, y0, x1, y1) != (-0.5, -0.5, width - 0.5, height - 0.5)
+    if grown:
+        x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
+    return x0, y0, x1, y1
+
+
+def box_figure(image: np.ndarray, panels: Sequence[BoxPanel], panel_width: float = 5.0, fit_boxes: bool = True) -> Figure:
+    """Image (H, W, 3) uint8 or float in [0, 1] shown once per panel with that panel's boxes.
+
+    With `fit_boxes` the view grows to show boxes that reach outside the image whole.
+    """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
         raise ValueError(f"image must be (H, W, C) with C in 1, 3, 4, got shape {image.shape}")
     if not panels:
         raise ValueError("box_figure needs at least one panel")
     height, width = image.shape[:2]
-    panel_height = panel_width * height / width + (0.4 if any(p.title for p in panels) else 0.0)
+    x0, y0, x1, y1 = _view_limits(panels, width, height) if fit_boxes else (-0.5, -0.5, width - 0.5, height - 0.5)
+    panel_height = panel_width * (y1 - y0) / (x1 - x0) + (0.4 if any(p.title for p in panels) else 0.0)
     fig = Figure(figsize=(panel_width * len(panels), panel_height), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -85,11 +107,13 @@ def box_figure(image: np.ndarray, panels: Sequence[BoxPanel], panel_width: float
         ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
         for layer in (panel, *panel.extra):
             show_bboxes(ax, layer.boxes, layer.labels, layer.colors)
+        if panel.points is not None:
+            points = np.asarray(panel.points, dtype=np.float64).reshape(-1, 2)
+            ax.plot(points[:, 0], points[:, 1], "o", color="yellow", markeredgecolor="k", markersize=6)
         if panel.title:
-            ax.set_title(panel.title, fontsize=10)
-        # Keep the axes on the image even when anchors reach outside it (they are not clipped).
-        ax.set_xlim(-0.5, width - 0.5)
-        ax.set_ylim(height - 0.5, -0.5)
+            ax.set_title(panel.title, fontsize=10, pad=14)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y1, y0)  # image rows grow downwards
         ax.axis("off")
     fig.tight_layout()
     return fig
