@@ -54,6 +54,11 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def read_image(flag: str, path: str):
     """(H, W, 3) uint8 RGB, or a one-line failure."""
     import numpy as np
@@ -63,8 +68,7 @@ def read_image(flag: str, path: str):
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
     except (OSError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        fail(f"cannot read --{flag}={path}: {reason}")
+        fail(f"cannot read --{flag}={path}: {_first_line(err)}")
 
 
 def losses_path(output: str) -> str:
@@ -153,7 +157,7 @@ def main(argv: list[str]) -> None:
         try:
             extractor = vgg19_features(weights=FLAGS.weights, allow_download=FLAGS.download, seed=FLAGS.seed)
         except (FileNotFoundError, ValueError, OSError) as err:
-            fail(str(err).splitlines()[0])
+            fail(_first_line(err))
     for warning in caught:
         print(f"{NAME}: warning: {warning.message}", file=sys.stderr)
 
@@ -162,13 +166,19 @@ def main(argv: list[str]) -> None:
     def progress(step: int, logs: dict) -> None:
         bar.update(step + 1, values=list(logs.items()))
 
-    image, losses = transfer(
-        content, style_image, image_size=image_size, steps=FLAGS.steps, lr=FLAGS.lr,
-        lr_decay=FLAGS.lr_decay, lr_period=FLAGS.lr_period, content_weight=FLAGS.content_weight,
-        style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight, extractor=extractor,
-        callback=progress,
-    )
-    output, curve = write_outputs(image, losses, FLAGS.output)
+    try:
+        image, losses = transfer(
+            content, style_image, image_size=image_size, steps=FLAGS.steps, lr=FLAGS.lr,
+            lr_decay=FLAGS.lr_decay, lr_period=FLAGS.lr_period, content_weight=FLAGS.content_weight,
+            style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight, extractor=extractor,
+            callback=progress,
+        )
+    except Exception as err:  # e.g. out of memory for a large --image_size: one line, no traceback
+        fail(f"style transfer failed: {type(err).__name__}: {_first_line(err)}")
+    try:
+        output, curve = write_outputs(image, losses, FLAGS.output)
+    except OSError as err:
+        fail(f"cannot write --output={FLAGS.output}: {_first_line(err)}")
     last = {k: float(v[-1]) for k, v in losses.items()}
     print(f"wrote {output} and {curve}; final weighted losses: content {last['content']:.4g}, "
           f"style {last['style']:.4g}, tv {last['tv']:.4g}")
