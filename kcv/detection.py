@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from kcv.ops.anchors import multibox_prior as _multibox_prior
-from kcv.ops.boxes import box_center_to_corner, box_corner_to_center
+from kcv.ops.boxes import as_float32, box_center_to_corner, box_corner_to_center
 from kcv.ops.decode import BOOK_POS_THRESHOLD, detections_padded
 from kcv.ops.decode import multibox_detection as _multibox_detection
 from kcv.ops.iou import box_iou
@@ -64,8 +64,7 @@ def assign_anchor_to_bbox(ground_truth, anchors, iou_threshold: float = 0.5) -> 
     remaining IoU pair (first in row-major order) is assigned and its row and column discarded.
     G = 0 gives all -1 (the book raises).
     """
-    ground_truth = tf.convert_to_tensor(ground_truth, dtype_hint=tf.float32)
-    return assign_anchors(anchors, tf.reshape(ground_truth, [1, -1, 4]), None, iou_threshold)[0]
+    return assign_anchors(anchors, tf.reshape(as_float32(ground_truth), [1, -1, 4]), None, iou_threshold)[0]
 
 
 def multibox_target(anchors, labels) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -17,8 +17,9 @@ def anchor_shapes(sizes: Sequence[float], ratios: Sequence[float], height, width
     height = tf.cast(height, tf.float32)
     width = tf.cast(width, tf.float32)
     s0 = tf.constant(float(sizes[0]), tf.float32)
-    # Same float32 operation order as the book: (x * H) / W.
-    w = tf.concat([sizes_t * tf.sqrt(ratios_t[0]), s0 * tf.sqrt(ratios_t[1:])], 0) * height / width
+    # Same float32 operation order as the book: (x * H) / W. DivNoNan is that same division but
+    # escapes Grappler's x / const -> x * (1 / const) rewrite when only W is static in a graph.
+    w = tf.math.divide_no_nan(tf.concat([sizes_t * tf.sqrt(ratios_t[0]), s0 * tf.sqrt(ratios_t[1:])], 0) * height, width)
     h = tf.concat([sizes_t / tf.sqrt(ratios_t[0]), s0 / tf.sqrt(ratios_t[1:])], 0)
     return w, h
 
@@ -67,4 +68,4 @@ def multibox_prior(data, sizes: Sequence[float], ratios: Sequence[float]) -> tf.
     dynamic = None if None not in static[1:3] else tf.shape(data)
     height = static[1] if static[1] is not None else dynamic[1]
     width = static[2] if static[2] is not None else dynamic[2]
-    return anchors_for_size(height, width, sizes, ratios)[None]
+    return tf.expand_dims(anchors_for_size(height, width, sizes, ratios), 0)  # no copy, unlike [None]

@@ -8,25 +8,28 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _as_float(boxes) -> tf.Tensor:
-    return tf.convert_to_tensor(boxes, dtype_hint=tf.float32)
+def as_float32(x) -> tf.Tensor:
+    """Any array-like -> float32 tensor (the book computes in float32; float64 input is cast)."""
+    x = tf.convert_to_tensor(x, dtype_hint=tf.float32)
+    return x if x.dtype == tf.float32 else tf.cast(x, tf.float32)
+
 
 
 def box_corner_to_center(boxes) -> tf.Tensor:
     """(..., 4) xyxy -> (..., 4) (cx, cy, w, h)."""
-    boxes = _as_float(boxes)
+    boxes = as_float32(boxes)
     x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
     return tf.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
 
 
 def box_center_to_corner(boxes) -> tf.Tensor:
     """(..., 4) (cx, cy, w, h) -> (..., 4) xyxy."""
-    boxes = _as_float(boxes)
+    boxes = as_float32(boxes)
     cx, cy, w, h = tf.unstack(boxes, 4, axis=-1)
     return tf.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=-1)
 
 
 def box_area(boxes) -> tf.Tensor:
     """(..., 4) xyxy -> (...,) area `(x2 - x1) * (y2 - y1)`, unclipped like the book."""
-    boxes = _as_float(boxes)
+    boxes = as_float32(boxes)
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kcv.ops.boxes import as_float32
+
 from kcv.ops.matching import _first_argmax
 from kcv.ops.nms import nms
 from kcv.ops.offsets import offset_inverse
@@ -11,14 +13,19 @@ BOOK_POS_THRESHOLD = 0.009999999
 
 
 def _decode(cls_probs, offset_preds, anchors) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """-> confidence (B, A), class id (B, A) int64 (first class on ties), boxes (B, A, 4)."""
-    cls_probs = tf.cast(tf.convert_to_tensor(cls_probs, dtype_hint=tf.float32), tf.float32)
-    offset_preds = tf.cast(tf.convert_to_tensor(offset_preds, dtype_hint=tf.float32), tf.float32)
-    anchors = tf.reshape(tf.convert_to_tensor(anchors, dtype_hint=tf.float32), [-1, 4])  # (A, 4)
+    """-> confidence (B, A), class scores (B, C, A) without background, boxes (B, A, 4)."""
+    cls_probs = as_float32(cls_probs)
+    offset_preds = as_float32(offset_preds)
+    anchors = tf.reshape(as_float32(anchors), [-1, 4])  # (A, 4)
     batch = tf.shape(cls_probs)[0]
-    conf, class_id = _first_argmax(cls_probs[:, 1:, :], axis=1)  # over non-background rows
+    scores = cls_probs[:, 1:, :]  # non-background rows
     boxes = offset_inverse(anchors[None], tf.reshape(offset_preds, [batch, -1, 4]))
-    return conf, class_id, boxes
+    return tf.reduce_max(scores, axis=1), scores, boxes
+
+
+def _class_ids(scores: tf.Tensor) -> tf.Tensor:
+    """(..., C, K) class scores -> (..., K) int32 class of the max, first class on ties."""
+    return _first_argmax(scores, axis=-2, dtype=tf.int32)[1]
 
 
 def _per_image(fn, elems, signature, batch_size: int | None):
@@ -65,7 +72,8 @@ def multibox_detection(
     finally rows with confidence < pos_threshold (compared in float32) get class -1 and confidence
     1 - confidence. Detections (class >= 0) therefore form a prefix of every image's rows.
     """
-    conf, class_id, boxes = _decode(cls_probs, offset_preds, anchors)
+    conf, scores, boxes = _decode(cls_probs, offset_preds, anchors)
+    class_id = _class_ids(scores)  # (B, A); only kept rows keep it
     num_anchors = tf.shape(conf)[1]
 
     def order_one(args):
@@ -80,10 +88,10 @@ def multibox_detection(
     order = tf.reshape(order, tf.shape(conf))  # (B, A)
     kept_row = tf.range(num_anchors)[None, :] < num_kept[:, None]  # (B, A)
     conf = tf.gather(conf, order, batch_dims=1)
-    class_id = tf.where(kept_row, tf.gather(class_id, order, batch_dims=1), tf.constant(-1, tf.int64))
+    class_id = tf.where(kept_row, tf.gather(class_id, order, batch_dims=1), -1)
     boxes = tf.gather(boxes, order, batch_dims=1)
     below = conf < tf.constant(pos_threshold, tf.float32)  # torch compares in float32 too
-    class_id = tf.where(below, tf.constant(-1, tf.int64), class_id)
+    class_id = tf.where(below, -1, class_id)
     conf = tf.where(below, 1 - conf, conf)
     return tf.concat([tf.cast(class_id, tf.float32)[..., None], conf[..., None], boxes], axis=-1)
 
@@ -103,11 +111,11 @@ def detections_padded(
     "classes": (B, D) int32, "num_detections": (B,) int32}; padding rows have boxes 0, score 0,
     class -1. NMS stops after D kept boxes, which is what makes this faster than the full table.
     """
-    conf, class_id, boxes = _decode(cls_probs, offset_preds, anchors)
+    conf, scores, boxes = _decode(cls_probs, offset_preds, anchors)
     pos = tf.constant(pos_threshold, tf.float32)
 
     def detect_one(args):
-        b, c, k = args  # (A, 4), (A,), (A,)
+        b, c, s = args  # (A, 4), (A,), (C, A)
         keep = nms(b, c, nms_threshold, max_output_size=max_detections)  # (K <= D,)
         kept_conf = tf.gather(c, keep)
         # Kept confidences descend, so the ones >= pos_threshold are a prefix.
@@ -117,7 +125,7 @@ def detections_padded(
         return (
             tf.pad(tf.gather(b, keep), pad + [[0, 0]]),
             tf.pad(kept_conf[:count], pad),
-            tf.pad(tf.cast(tf.gather(k, keep), tf.int32), pad, constant_values=-1),
+            tf.pad(_class_ids(tf.gather(s, keep, axis=1)), pad, constant_values=-1),  # classes of kept rows only
             count,
         )
 
@@ -127,5 +135,5 @@ def detections_padded(
         tf.TensorSpec([max_detections], tf.int32),
         tf.TensorSpec([], tf.int32),
     )
-    out_boxes, scores, classes, num = _per_image(detect_one, (boxes, conf, class_id), signature, _static_batch(conf))
+    out_boxes, scores, classes, num = _per_image(detect_one, (boxes, conf, scores), signature, _static_batch(conf))
     return {"boxes": out_boxes, "scores": scores, "classes": classes, "num_detections": num}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kcv.ops.boxes import box_area
+from kcv.ops.boxes import as_float32, box_area
 
 
 def box_iou(boxes1, boxes2) -> tf.Tensor:
@@ -12,8 +12,8 @@ def box_iou(boxes1, boxes2) -> tf.Tensor:
     `inter / (area1 + area2 - inter)` with no epsilon and no +1 pixel (BOOK.md 1, rule 2): boxes
     that share only an edge have IoU 0, and two zero-area boxes give 0/0 = NaN as in the book.
     """
-    boxes1 = tf.convert_to_tensor(boxes1, dtype_hint=tf.float32)
-    boxes2 = tf.convert_to_tensor(boxes2, dtype_hint=tf.float32)
+    boxes1 = as_float32(boxes1)
+    boxes2 = as_float32(boxes2)
     areas1 = box_area(boxes1)  # (..., N)
     areas2 = box_area(boxes2)  # (..., M)
     upper_left = tf.maximum(boxes1[..., :, None, :2], boxes2[..., None, :, :2])  # (..., N, M, 2)

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kcv.ops.boxes import as_float32
+
 from kcv.ops.iou import box_iou
 from kcv.ops.offsets import offset_boxes
 
 _PADDED = -2.0  # below the book's "discarded" value -1, so padded columns never win a tie with it
 
 
-def _first_argmax(values: tf.Tensor, axis: int = -1) -> tuple[tf.Tensor, tf.Tensor]:
+def _first_argmax(values: tf.Tensor, axis: int = -1, dtype: tf.DType = tf.int64) -> tuple[tf.Tensor, tf.Tensor]:
     """Max and the index of its FIRST occurrence along `axis` (tf.argmax does not promise that)."""
     best = tf.reduce_max(values, axis=axis, keepdims=True)
-    n = tf.shape(values, out_type=tf.int64)[axis]
+    n = tf.shape(values, out_type=dtype)[axis]
     shape = [1] * values.shape.rank
     shape[axis] = -1
-    iota = tf.reshape(tf.range(n, dtype=tf.int64), shape)
+    iota = tf.reshape(tf.range(n, dtype=dtype), shape)
     index = tf.reduce_min(tf.where(values == best, iota, n), axis=axis)
     return tf.squeeze(best, axis), tf.minimum(index, tf.maximum(n - 1, 0))
 
@@ -37,8 +39,8 @@ def assign_anchors(anchors, gt_boxes, gt_valid=None, iou_threshold: float = 0.5)
     (padding) are skipped exactly as if removed; zero valid gt boxes -> all -1 (the book raises);
     the anchor row is found by integer division (the book divides in float32, wrong past 2**24).
     """
-    anchors = tf.convert_to_tensor(anchors, dtype_hint=tf.float32)
-    gt_boxes = tf.convert_to_tensor(gt_boxes, dtype_hint=tf.float32)
+    anchors = as_float32(anchors)
+    gt_boxes = as_float32(gt_boxes)
     batch = tf.shape(gt_boxes)[0]
     if gt_valid is None:
         gt_valid = tf.ones(tf.shape(gt_boxes)[:2], tf.bool)
@@ -92,9 +94,9 @@ def multibox_target(anchors, labels) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     class_labels (B, A) int64 with gt class + 1 (truncated like torch `.long()`), 0 = background.
     An image with no valid row gets all-background targets. No gradient flows through targets.
     """
-    anchors = tf.convert_to_tensor(anchors, dtype_hint=tf.float32)
+    anchors = as_float32(anchors)
     anchors = tf.reshape(anchors, [-1, 4])  # (A, 4)
-    labels = tf.convert_to_tensor(labels, dtype_hint=tf.float32)
+    labels = as_float32(labels)
     batch = tf.shape(labels)[0]
     # A padded row at the end lets gathers work for images without ground truth.
     labels = tf.concat([labels, tf.tile(tf.constant([[[-1.0, 0, 0, 0, 0]]]), [batch, 1, 1])], axis=1)

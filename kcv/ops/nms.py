@@ -14,7 +14,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from kcv.ops.boxes import box_area
+from kcv.ops.boxes import as_float32, box_area
 
 
 def _ranked_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, num_candidates, max_output_size) -> tf.Tensor:
@@ -59,10 +59,10 @@ def nms(boxes, scores, iou_threshold, max_output_size: Optional[int] = None) -> 
     (greedy decisions depend only on earlier boxes), falling back to all boxes when the prefix
     keeps too few. Boxes need x1 <= x2 and y1 <= y2; scores must not be NaN.
     """
-    boxes = tf.convert_to_tensor(boxes, dtype_hint=tf.float32)
-    scores = tf.convert_to_tensor(scores, dtype_hint=tf.float32)
-    boxes = tf.cast(tf.reshape(boxes, [-1, 4]), tf.float32)
-    scores = tf.cast(tf.reshape(scores, [-1]), tf.float32)
+    boxes = as_float32(boxes)
+    scores = as_float32(scores)
+    boxes = tf.reshape(boxes, [-1, 4])
+    scores = tf.reshape(scores, [-1])
     iou_threshold = tf.cast(iou_threshold, tf.float32)
     n = tf.shape(scores)[0]
     if max_output_size is None:

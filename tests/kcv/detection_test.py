@@ -55,6 +55,15 @@ def test_detection_example():
     np.testing.assert_array_equal(d2l.nms(anchors, cls_probs[1], 0.5).numpy(), [0, 3])
 
 
+def test_float64_and_list_inputs_compute_in_float32():
+    got = d2l.multibox_target(ANCHORS[None].astype(np.float64), GROUND_TRUTH[None].astype(np.float64).tolist())
+    want = d2l.multibox_target(ANCHORS[None], GROUND_TRUTH[None])
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    assert d2l.nms(ANCHORS.astype(np.float64), [0.1, 0.2, 0.3, 0.4, 0.5], 0.5).dtype == tf.int32
+
+
 def test_box_iou_and_offsets_exposed():
     np.testing.assert_allclose(d2l.box_iou(ANCHORS[:1], ANCHORS[:1]).numpy(), [[1.0]])
     off = d2l.offset_boxes(ANCHORS, ANCHORS)

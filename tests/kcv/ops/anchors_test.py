@@ -34,6 +34,11 @@ def test_dynamic_shape_inside_tf_function():
     np.testing.assert_array_equal(out.numpy(), multibox_prior(tf.zeros((1, 3, 5, 3)), [0.5], [1, 2]).numpy())
 
 
+def test_graph_with_only_the_width_static_is_bit_identical():
+    fn = tf.function(lambda x: multibox_prior(x, [0.75, 0.5], [1, 2]), input_signature=[tf.TensorSpec([1, None, 7, 3])])
+    np.testing.assert_array_equal(fn(tf.zeros((1, 5, 7, 3))).numpy(), multibox_prior(tf.zeros((1, 5, 7, 3)), [0.75, 0.5], [1, 2]).numpy())
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="rank 4"):
         multibox_prior(tf.zeros((3, 5, 3)), [0.5], [1])
