@@ -17,26 +17,31 @@ import tensorflow as tf
 from kcv.ops.boxes import as_float32, box_area
 
 
-def _ranked_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, num_candidates, max_output_size) -> tf.Tensor:
-    """Exact book NMS over the `num_candidates` best boxes: (N, 4), (N,) -> (K,) int32 indices.
+def nms_sorted(sorted_boxes: tf.Tensor, iou_threshold, max_output_size) -> tf.Tensor:
+    """Exact book NMS over boxes already in processing order: (M, 4) -> (K,) int32 positions.
 
-    The candidates are sorted here (top_k: lower index first on ties) and handed to the kernel
-    with strictly decreasing rank scores, so the kernel's order is the book's order whatever the
-    scores are (-inf included); exact while num_candidates < 2**24.
+    The kernel gets strictly decreasing rank scores, so its order is exactly the given one
+    (whatever the original scores were, -inf included); exact while M < 2**24.
     """
-    top = tf.math.top_k(scores, k=num_candidates, sorted=True)
-    order = top.indices  # (M,)
-    sorted_boxes = tf.gather(boxes, order)  # (M, 4)
-    iota = tf.range(num_candidates)
+    num = tf.shape(sorted_boxes)[0]
+    iota = tf.range(num)
     zero = tf.equal(box_area(sorted_boxes), 0.0)
-    first_zero = tf.reduce_min(tf.where(zero, iota, num_candidates))
+    first_zero = tf.reduce_min(tf.where(zero, iota, num))
     # Later zero-area boxes meet the first one with IoU NaN, which the book's `iou <= thr` drops.
     excluded = tf.logical_and(zero, iota > first_zero)
-    rank = tf.where(excluded, 0.0, tf.cast(num_candidates - iota, tf.float32))
-    selected = tf.image.non_max_suppression(
-        sorted_boxes, rank, max_output_size, iou_threshold=iou_threshold, score_threshold=0.5
-    )
-    return tf.gather(order, selected)
+    rank = tf.where(excluded, 0.0, tf.cast(num - iota, tf.float32))
+    return tf.image.non_max_suppression(sorted_boxes, rank, max_output_size, iou_threshold=iou_threshold, score_threshold=0.5)
+
+
+def _ranked_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, num_candidates, max_output_size) -> tf.Tensor:
+    """Exact book NMS over the `num_candidates` best boxes (top_k: lower index first on ties)."""
+    order = tf.math.top_k(scores, k=num_candidates, sorted=True).indices  # (M,)
+    return tf.gather(order, nms_sorted(tf.gather(boxes, order), iou_threshold, max_output_size))
+
+
+def prefix_size(max_output_size, num_boxes) -> tf.Tensor:
+    """How many top-scoring boxes to try first when at most `max_output_size` are kept."""
+    return tf.minimum(num_boxes, tf.maximum(4 * max_output_size, 256))
 
 
 def _full_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold, max_output_size) -> tf.Tensor:
@@ -68,7 +73,7 @@ def nms(boxes, scores, iou_threshold, max_output_size: Optional[int] = None) -> 
     if max_output_size is None:
         return _full_nms(boxes, scores, iou_threshold, n)
     k = tf.minimum(tf.cast(max_output_size, tf.int32), n)
-    prefix = tf.minimum(n, tf.maximum(4 * k, 256))
+    prefix = prefix_size(k, n)
     keep = _ranked_nms(boxes, scores, iou_threshold, prefix, k)
     return tf.cond(
         tf.logical_or(tf.shape(keep)[0] >= k, prefix >= n),

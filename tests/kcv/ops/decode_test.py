@@ -42,16 +42,38 @@ def test_non_kept_rows_follow_in_index_order_with_their_conf():
 def test_padded_detections_are_the_detection_prefix():
     probs, offsets, anchors = random_case(0)
     table = multibox_detection(probs, offsets, anchors, nms_threshold=0.4).numpy()
-    for k in (1, 5, 40):
+    for k in (1, 5, 40, 100):  # 100 > 30 anchors: the prefix is everything
         det = detections_padded(probs, offsets, anchors, nms_threshold=0.4, max_detections=k)
         for i in range(len(probs)):
             rows = table[i][table[i][:, 0] >= 0][:k]
             n = int(det["num_detections"][i])
             assert n == len(rows)
             np.testing.assert_array_equal(det["classes"][i, :n].numpy(), rows[:, 0])
-            np.testing.assert_allclose(det["scores"][i, :n].numpy(), rows[:, 1], rtol=1e-6)
-            np.testing.assert_allclose(det["boxes"][i, :n].numpy(), rows[:, 2:], rtol=1e-6)
+            np.testing.assert_array_equal(det["scores"][i, :n].numpy(), rows[:, 1])
+            np.testing.assert_array_equal(det["boxes"][i, :n].numpy(), rows[:, 2:])
             assert (det["classes"][i, n:].numpy() == -1).all() and (det["scores"][i, n:].numpy() == 0).all()
+
+
+def test_padded_detections_fall_back_when_the_prefix_keeps_too_few():
+    # 300 anchors: 280 copies of one box with the best scores, then 20 separate boxes. The
+    # 256-anchor prefix keeps 1 box < 5, so the image must be redone on all anchors.
+    rng = np.random.default_rng(5)
+    same = np.tile(np.array([[0.1, 0.1, 0.3, 0.3]], F), (280, 1))
+    other = np.array([[0.5 + (i % 5) * 0.1, (i // 5) * 0.2, 0.55 + (i % 5) * 0.1, (i // 5) * 0.2 + 0.1] for i in range(20)], F)
+    anchors = np.concatenate([same, other])[None]
+    probs = np.zeros((2, 3, 300), F)
+    probs[:, 1, :280] = 0.9
+    probs[:, 2, 280:] = rng.uniform(0.05, 0.5, (2, 20))
+    probs[:, 0] = 1 - probs[:, 1:].sum(1)
+    offsets = np.zeros((2, 1200), F)
+    table = multibox_detection(probs, offsets, anchors).numpy()
+    det = detections_padded(probs, offsets, anchors, max_detections=5)
+    for i in range(2):
+        rows = table[i][table[i][:, 0] >= 0][:5]
+        assert int(det["num_detections"][i]) == 5
+        np.testing.assert_array_equal(det["classes"][i].numpy(), rows[:, 0])  # [0, 1, 1, 1, 1]
+        np.testing.assert_array_equal(det["boxes"][i].numpy(), rows[:, 2:])
+        np.testing.assert_array_equal(det["scores"][i].numpy(), rows[:, 1])
 
 
 def test_static_and_dynamic_batch_agree_and_export(tmp_path):
