@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kcv.ops.argmax import first_argmax
 from kcv.ops.boxes import as_float32
-
-from kcv.ops.matching import _first_argmax
 from kcv.ops.nms import nms, nms_sorted, prefix_size
 from kcv.ops.offsets import offset_inverse
 
@@ -25,7 +24,7 @@ def _decode(cls_probs, offset_preds, anchors) -> tuple[tf.Tensor, tf.Tensor, tf.
 
 def _class_ids(scores: tf.Tensor) -> tf.Tensor:
     """(..., C, K) class scores -> (..., K) int32 class of the max, first class on ties."""
-    return _first_argmax(scores, axis=-2, dtype=tf.int32)[1]
+    return first_argmax(scores, axis=-2, dtype=tf.int32)[1]
 
 
 def _per_image(fn, elems, signature, batch_size: int | None):

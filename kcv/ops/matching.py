@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kcv.ops.argmax import first_argmax
 from kcv.ops.boxes import as_float32
 
 from kcv.ops.iou import box_iou
 from kcv.ops.offsets import offset_boxes
 
 _PADDED = -2.0  # below the book's "discarded" value -1, so padded columns never win a tie with it
-
-
-def _first_argmax(values: tf.Tensor, axis: int = -1, dtype: tf.DType = tf.int64) -> tuple[tf.Tensor, tf.Tensor]:
-    """Max and the index of its FIRST occurrence along `axis` (tf.argmax does not promise that)."""
-    best = tf.reduce_max(values, axis=axis, keepdims=True)
-    n = tf.shape(values, out_type=dtype)[axis]
-    shape = [1] * values.shape.rank
-    shape[axis] = -1
-    iota = tf.reshape(tf.range(n, dtype=dtype), shape)
-    index = tf.reduce_min(tf.where(values == best, iota, n), axis=axis)
-    return tf.squeeze(best, axis), tf.minimum(index, tf.maximum(n - 1, 0))
 
 
 def assign_anchors(anchors, gt_boxes, gt_valid=None, iou_threshold: float = 0.5) -> tf.Tensor:
@@ -55,7 +45,7 @@ def assign_anchors(anchors, gt_boxes, gt_valid=None, iou_threshold: float = 0.5)
     jaccard = tf.where(valid_col, jaccard, _PADDED)
 
     # (a) threshold assignment.
-    max_ious, best_box = _first_argmax(jaccard, axis=-1)  # (B, A)
+    max_ious, best_box = first_argmax(jaccard, axis=-1)  # (B, A)
     amap = tf.where(max_ious >= iou_threshold, best_box, tf.constant(-1, tf.int64))
 
     # (b) greedy, once per valid gt box; images with fewer valid boxes stop updating early.
@@ -67,7 +57,7 @@ def assign_anchors(anchors, gt_boxes, gt_valid=None, iou_threshold: float = 0.5)
     def body(t, amap, jac):
         active = (t < num_valid)[:, None]  # (B, 1)
         flat = tf.reshape(jac, [batch, -1])  # (B, A*G), row-major like the book's argmax
-        _, max_idx = _first_argmax(flat, axis=-1)  # (B,)
+        _, max_idx = first_argmax(flat, axis=-1)  # (B,)
         anc_idx = max_idx // num_gt
         box_idx = max_idx % num_gt
         hit_row = tf.logical_and(active, tf.equal(iota_a, anc_idx[:, None]))  # (B, A)

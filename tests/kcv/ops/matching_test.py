@@ -11,6 +11,16 @@ def assign(gt, anchors, valid=None, threshold=0.5):
     return assign_anchors(np.asarray(anchors, F), gt, None if valid is None else np.asarray(valid)[None], threshold)[0].numpy()
 
 
+def test_first_argmax_takes_the_first_of_equal_maxima():
+    from kcv.ops.argmax import first_argmax
+
+    values = np.array([[0.2, 0.7, 0.7, 0.1], [0.5, 0.5, 0.5, 0.5]], F)
+    best, index = first_argmax(values, axis=-1)
+    np.testing.assert_array_equal(best.numpy(), [0.7, 0.5])
+    np.testing.assert_array_equal(index.numpy(), [1, 0])
+    np.testing.assert_array_equal(first_argmax(values, axis=0, dtype=tf.int32)[1].numpy(), [1, 0, 0, 1])
+
+
 def test_step_a_ties_go_to_the_first_gt_box():
     g = [0, 0, 1, 1]
     # IoUs with both (identical) gt boxes: anchor0 1.0, anchor1 0.8, anchor2 0.6.
