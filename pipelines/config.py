@@ -36,6 +36,7 @@ flags.DEFINE_integer("epochs", None, "Training epochs (preset).", lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Global batch size; per replica it is this / replicas (preset).", lower_bound=1)
 flags.DEFINE_enum("optimizer", None, ["sgd", "adam"], "Optimizer (preset).")
 flags.DEFINE_float("lr", None, "Learning rate for the loss averaged over the batch (preset).", lower_bound=0.0)
+flags.DEFINE_float("d_lr", None, "GANs: the discriminator's learning rate (0 = same as --lr) (preset).", lower_bound=0.0)
 flags.DEFINE_float("momentum", None, "SGD momentum (preset).", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("weight_decay", None, "Weight decay added to the gradient, torch/mxnet style (preset).", lower_bound=0.0)
 flags.DEFINE_string("lr_schedule", None, "Learning-rate schedule NAME[:key=value,...] with NAME one of "
@@ -54,7 +55,7 @@ flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slo
 flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"], "Mixed-precision compute dtype.")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation of the train step.")
 
-TUNABLE = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "lr_schedule", "lr_period",
+TUNABLE = ("epochs", "batch_size", "optimizer", "lr", "d_lr", "momentum", "weight_decay", "lr_schedule", "lr_period",
            "lr_decay", "valid_ratio", "min_accuracy", "max_regression", "embedded_examples")
 
 
@@ -82,6 +83,7 @@ class Config:
     batch_size: int
     optimizer: str
     lr: float
+    d_lr: float
     momentum: float
     weight_decay: float
     lr_schedule: str
@@ -124,6 +126,8 @@ def build_config(experiment: str, **overrides: Any) -> Config:
     """The config for `experiment` with keyword overrides (None = use the preset)."""
     exp = get_experiment(experiment)
     values: dict[str, Any] = dict(exp.defaults)
+    if not overrides.get("data_dir"):
+        values.update(exp.embedded_defaults)
     for key, value in overrides.items():
         if value is not None:
             values[key] = value

@@ -25,8 +25,11 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value((x + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
-def export_generator(generator: keras.Model, path: str, latent_dim: int = 100) -> str:
+def export_generator(generator: keras.Model, path: str, latent_dim: int = 100, output: str = "images") -> str:
     """Write `generator` (noise -> images in [-1, 1]) as a SavedModel at `path`, atomically.
+
+    output="points" is for generators of vectors (the toy GAN): the key is then `samples`,
+    float32 [None, d], as the generator returns them.
 
     The generator may take flat noise (batch, latent_dim) or any shape with latent_dim values
     per sample, e.g. DCGAN's (batch, 1, 1, latent_dim); it is called with training=False
@@ -37,12 +40,17 @@ def export_generator(generator: keras.Model, path: str, latent_dim: int = 100) -
         raise ValueError(f"export_generator: latent_dim={latent_dim} does not match the generator's "
                          f"input shape {tuple(noise_shape)}")
 
+    if output not in ("images", "points"):
+        raise ValueError(f"export_generator: output must be 'images' or 'points', got {output!r}")
+    key = "images" if output == "images" else "samples"
+
     def images(noise: tf.Tensor) -> tf.Tensor:
-        return to_uint8(generator(tf.reshape(noise, [-1] + noise_shape), training=False))
+        out = generator(tf.reshape(noise, [-1] + noise_shape), training=False)
+        return to_uint8(out) if output == "images" else tf.cast(out, tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="noise")])
     def serve(noise: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"images": images(noise)}
+        return {key: images(noise)}
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="count"),
                                   tf.TensorSpec([], tf.int64, name="seed")])
@@ -51,7 +59,7 @@ def export_generator(generator: keras.Model, path: str, latent_dim: int = 100) -
         with tf.control_dependencies([check]):
             noise = tf.random.stateless_normal(tf.stack([count, latent_dim]),
                                                seed=tf.stack([seed, tf.constant(0, tf.int64)]))
-        return {"images": images(noise), "noise": noise}
+        return {key: images(noise), "noise": noise}
 
     archive = keras.export.ExportArchive()
     archive.track(generator)

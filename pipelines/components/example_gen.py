@@ -14,12 +14,12 @@ from collections import Counter
 from absl import logging
 from PIL import Image
 
-from kcv.data import shapes
+from kcv.data import shapes, sprites, toy_gaussian
 from kcv.data.errors import DataError, offenders
 from kcv.data.images import decode_rgb, encode_png
 from kcv.data.schema import make_example
 from kcv.data.sources import Source, open_source
-from kcv.data.points import PointsCsvSource
+from kcv.data.points import PointsCsvSource, write_points_csv
 from kcv.data.split import split_per_class, split_random
 from kcv.data.tfrecords import write_shards
 from pipelines import artifacts
@@ -28,6 +28,8 @@ from pipelines import artifacts
 EMBEDDED = {
     "shapes_kaggle_cifar10": lambda root, n, seed: shapes.write_kaggle_cifar10(root, n_train=n, n_test=20, seed=seed),
     "shapes_grey_folders": lambda root, n, seed: shapes.write_class_folders(root, n=n, seed=seed, size=28, grey=True),
+    "toy_gaussian_points": lambda root, n, seed: write_points_csv(root, toy_gaussian.make_data(n, seed=seed)),
+    "sprites": lambda root, n, seed: sprites.write_sprites(root, count=n, seed=seed),
 }
 
 

@@ -82,7 +82,7 @@ def run(cfg, run_id: str) -> str:
         keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.weights.h5"),
                                         save_weights_only=True),
-        *task.callbacks(cfg, run_dir),
+        *task.callbacks(cfg, run_dir, examples),
     ]
     history = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=eval_ds,
                         callbacks=callbacks, shuffle=False, verbose=1 if sys.stdout.isatty() else 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-TASKS = ("classification",)
+TASKS = ("classification", "gan")
 
 
 def get_task(name: str):

@@ -63,7 +63,7 @@ def validation_dataset(cfg, examples_dir: str, batch_size: int):
     return dataset(cfg, examples_dir, "eval", training=False, batch_size=batch_size)
 
 
-def callbacks(cfg, run_dir: str) -> list:
+def callbacks(cfg, run_dir: str, examples_dir: str) -> list:
     return []
 
 
