@@ -16,7 +16,7 @@ def test_first_argmax_takes_the_first_of_equal_maxima():
 
     values = np.array([[0.2, 0.7, 0.7, 0.1], [0.5, 0.5, 0.5, 0.5]], F)
     best, index = first_argmax(values, axis=-1)
-    np.testing.assert_array_equal(best.numpy(), [0.7, 0.5])
+    np.testing.assert_array_equal(best.numpy(), np.array([0.7, 0.5], F))
     np.testing.assert_array_equal(index.numpy(), [1, 0])
     np.testing.assert_array_equal(first_argmax(values, axis=0, dtype=tf.int32)[1].numpy(), [1, 0, 0, 1])
 
