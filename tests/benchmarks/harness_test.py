@@ -1,0 +1,103 @@
+"""The benchmark harness: statistics, interleaving order, ratio tables, verdicts, worker protocol."""
+import importlib.util
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "benchmarks")
+
+
+def _load_harness():
+    spec = importlib.util.spec_from_file_location("_harness", os.path.join(BENCH, "_harness.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("_harness", module)  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+H = _load_harness()
+
+
+def test_stats_median_quartiles_and_range():
+    st = H.Stats.of([4.0, 1.0, 3.0, 2.0, 5.0])
+    # sorted 1..5: median 3; numpy's linear quartiles at positions 1 and 3 -> 2 and 4
+    assert (st.median, st.q1, st.q3, st.min, st.max, st.n) == (3.0, 2.0, 4.0, 1.0, 5.0, 5)
+    with pytest.raises(ValueError, match="no samples"):
+        H.Stats.of([])
+
+
+def test_throughput_is_items_over_seconds():
+    assert H.throughput([0.5, 2.0], 128) == [256.0, 64.0]  # 128 / 0.5, 128 / 2
+
+
+def test_interleave_warms_up_then_rotates_the_order():
+    calls = []
+
+    def contender(name):
+        def run():
+            calls.append(name)
+            return 1.0
+        return run
+
+    times = H.interleave({n: contender(n) for n in "abc"}, rounds=3, warmup=1)
+    # warm-up a, b, c; then rounds start at a, b, c in turn
+    assert calls == list("abc") + list("abc") + list("bca") + list("cab")
+    assert times == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
+
+
+def test_table_ratios_for_higher_and_lower_is_better():
+    fast = H.Table("t", "images/s", higher_better=True)
+    fast.add("kcv", [30.0, 30.0])
+    fast.add("peer", [20.0, 20.0])
+    assert fast.set_ratios("kcv") == {"peer": 1.5}  # 30 / 20 images/s
+    slow = H.Table("t", "ms", higher_better=False)
+    slow.add("kcv", [10.0])
+    slow.add("peer", [25.0])
+    assert slow.set_ratios("kcv") == {"peer": 2.5}  # peer takes 25 ms vs kcv's 10 ms
+    text = fast.render()
+    assert "1.50x" in text and "images/s, higher is better" in text
+
+
+def test_verdict_met_and_missed():
+    assert H.verdict("x", 1.2, 1.15, at_least=True).startswith("[MET ]")
+    assert H.verdict("x", 1.1, 1.15, at_least=True).startswith("[MISS]")
+    assert H.verdict("y", 1.9, 2.0, at_least=False, unit=" s").startswith("[MET ]")
+    assert "target <= 2 s" in H.verdict("y", 2.1, 2.0, at_least=False, unit=" s")
+
+
+def test_finish_writes_json(tmp_path, capsys):
+    table = H.Table("t", "images/s", higher_better=True)
+    table.add("kcv", [3.0])
+    path = tmp_path / "out.json"
+    H.finish([table], H.machine(), str(path), ["[MET ] something"])
+    data = json.loads(path.read_text())
+    assert data["tables"][0]["rows"][0]["median"] == 3.0
+    assert data["targets"] == ["[MET ] something"]
+    assert "load average" in capsys.readouterr().out
+
+
+def test_worker_round_trip(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {BENCH!r})
+        import _harness as H
+        print("noise on stdout must not break the protocol")
+        def setup():
+            print("more noise")
+            return {{"const": lambda: 0.25}}, {{"who": sys.argv[1]}}
+        H.serve(setup)
+    """))
+    worker = H.Worker(str(script), "w", {})
+    try:
+        assert worker.info == {"who": "--worker=w"}
+        assert worker.timer("const")() == 0.25
+        with pytest.raises(RuntimeError, match="KeyError"):
+            worker.call(op="time", contender="missing")
+    finally:
+        worker.close()
+    assert worker.proc.returncode == 0
