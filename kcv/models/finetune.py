@@ -1,0 +1,390 @@
+"""Fine-tuning a pretrained `keras.applications` backbone (d2l 14.14, dog-breed identification).
+
+The book takes torchvision's ImageNet ResNet-34 *including its 1000-way output layer*, freezes it,
+and trains only a new head `Linear(1000, 256) -> ReLU -> Linear(256, 120)` on top of the 1000
+ImageNet scores. `finetune` builds the same shape of model on a Keras backbone:
+
+    images float [0, 255] (batch, H, W, 3)
+      -> `preprocess`   the backbone's own ImageNet preprocessing (table below), inside the model
+      -> `backbone`     InferenceMode wrapper around the keras.applications network (its
+                        `.layer`, or `backbone_network(model)`): frozen, always run with
+                        training=False
+                        keep_imagenet_top=True:  include_top=True, classifier_activation=None
+                                                 -> (batch, 1000) ImageNet logits (the book)
+                        keep_imagenet_top=False: include_top=False, pooling="avg"
+                                                 -> (batch, C) pooled features (any input size)
+      -> `head_dense`   Dense(head_units, relu)
+      -> `logits`       Dense(num_classes), float32 even under mixed precision
+
+Backbones (`BACKBONES`) and the preprocessing their ImageNet weights expect, applied to [0, 255]
+RGB by the `preprocess` layer (`ImagenetPreprocess`):
+
+    resnet50, resnet101, resnet152   "caffe": RGB -> BGR, minus the BGR mean
+                                     (103.939, 116.779, 123.68), no scaling
+                                     (= keras.applications.resnet.preprocess_input)
+    densenet121                      "torch": x / 255, minus (0.485, 0.456, 0.406),
+                                     divided by (0.229, 0.224, 0.225)
+                                     (= keras.applications.densenet.preprocess_input)
+    mobilenet_v3_small, _large       "none": the network rescales inside (x / 127.5 - 1)
+    efficientnet_b0                  "none": the network normalises inside (x / 255, then the
+                                     ImageNet mean / std)
+
+Weights: "imagenet" reads Keras' own files from its cache (`<$KERAS_HOME or ~/.keras>/models/`,
+names in `imagenet_weights_file`); a missing file is a one-line ValueError unless
+`allow_download=True`. A path loads a local `.h5` / `.weights.h5` file in Keras' layout for that
+backbone and top choice. None / "none" keeps the random initialisation (tests, offline smoke runs).
+The backbone is always built with `weights=None`, so building never touches the network.
+
+Why a wrapper: a Keras 3 functional model passes the caller's `training` flag to every layer,
+overriding a `training=False` written at graph-building time, so `backbone(x, training=False)`
+alone would run an unfrozen backbone's batch norm on batch statistics (and update its moving
+averages) and its dropout / stochastic depth during `fit`. `InferenceMode` has no `training`
+argument and always calls the network with training=False.
+
+Second phase: `unfreeze(model, n)` (or `trainable_layers=n` at build time) makes the last `n`
+backbone layers that hold weights trainable, for a short run with a smaller learning rate (e.g.
+a tenth of the head's). The backbone still runs in inference mode, so its batch-norm layers keep
+their ImageNet statistics and only their scale/offset can move. Compile again after changing
+trainability.
+
+Random init (weights="none") is for tests and offline smoke runs only: the frozen network then
+extracts noise, and MobileNetV3 / EfficientNet in inference mode shrink it to ~1e-10 / ~1e-6,
+so the head learns little more than the class priors; a random ResNet-50 keeps features near 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import keras
+from keras import layers, ops
+
+from kcv.models.registry import register
+
+IMAGENET_INPUT_SIZE = (224, 224)
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
+TORCH_RGB_STD = (0.229, 0.224, 0.225)
+PREPROCESS_MODES = ("caffe", "torch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """One keras.applications backbone: constructor, preprocessing, ImageNet weight files.
+
+    `top` / `notop` are (file name in Keras' cache, md5) for include_top=True / False, exactly as
+    the keras.applications constructor asks `keras.utils.get_file` for them; `url` is the folder
+    they are downloaded from.
+    """
+
+    constructor: Callable[..., keras.Model]
+    preprocess: str
+    url: str
+    top: tuple[str, str]
+    notop: tuple[str, str]
+
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "resnet50": BackboneSpec(
+        keras.applications.ResNet50, "caffe", _KA + "resnet/",
+        ("resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107"),
+        ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "4d473c1dd8becc155b73f8504c6f6626"),
+    ),
+    "resnet101": BackboneSpec(
+        keras.applications.ResNet101, "caffe", _KA + "resnet/",
+        ("resnet101_weights_tf_dim_ordering_tf_kernels.h5", "f1aeb4b969a6efcfb50fad2f0c20cfc5"),
+        ("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "88cf7a10940856eca736dc7b7e228a21"),
+    ),
+    "resnet152": BackboneSpec(
+        keras.applications.ResNet152, "caffe", _KA + "resnet/",
+        ("resnet152_weights_tf_dim_ordering_tf_kernels.h5", "100835be76be38e30d865e96f2aaae62"),
+        ("resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    ),
+    "densenet121": BackboneSpec(
+        keras.applications.DenseNet121, "torch", _KA + "densenet/",
+        ("densenet121_weights_tf_dim_ordering_tf_kernels.h5", "9d60b8095a5708f2dcce2bca79d332c7"),
+        ("densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", "30ee3e1110167f948a6b9946edeeb738"),
+    ),
+    "mobilenet_v3_small": BackboneSpec(
+        keras.applications.MobileNetV3Small, "none", _KA + "mobilenet_v3/",
+        ("weights_mobilenet_v3_small_224_1.0_float.h5", "8768d4c2e7dee89b9d02b2d03d65d862"),
+        ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    ),
+    "mobilenet_v3_large": BackboneSpec(
+        keras.applications.MobileNetV3Large, "none", _KA + "mobilenet_v3/",
+        ("weights_mobilenet_v3_large_224_1.0_float.h5", "59e551e166be033d707958cf9e29a6a7"),
+        ("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", "07fb09a5933dd0c8eaafa16978110389"),
+    ),
+    "efficientnet_b0": BackboneSpec(
+        keras.applications.EfficientNetB0, "none", "https://storage.googleapis.com/keras-applications/",
+        ("efficientnetb0.h5", "902e53a9f72be733fc0bcb005b3ebbac"),
+        ("efficientnetb0_notop.h5", "50bc09e76180e00e4465e1a485ddc09d"),
+    ),
+}
+
+# keras.applications.EfficientNet* built with weights="imagenet" add a Rescaling by
+# 1/sqrt(std) right after their Normalization layer (the variance stored in the weight files is
+# the std, see tensorflow/tensorflow#49930); built with weights=None they do not. We always build
+# with weights=None, so after loading pretrained weights the variance is multiplied by these
+# values instead: (x - m) / sqrt(v * s) == ((x - m) / sqrt(v)) / sqrt(s).
+_EFFICIENTNET_STD = (0.229, 0.224, 0.225)
+
+
+def list_backbones() -> list[str]:
+    return sorted(BACKBONES)
+
+
+def _spec(backbone: str) -> BackboneSpec:
+    try:
+        return BACKBONES[backbone]
+    except KeyError:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(list_backbones())}") from None
+
+
+def imagenet_weights_file(backbone: str, include_top: bool) -> str:
+    """File name keras.applications uses for this backbone's ImageNet weights, e.g.
+    `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5` for ("resnet50", False)."""
+    spec = _spec(backbone)
+    return (spec.top if include_top else spec.notop)[0]
+
+
+def keras_cache_dir() -> str:
+    """Keras' cache root: $KERAS_HOME or ~/.keras (read now, so tests can point it elsewhere)."""
+    return os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
+
+
+def imagenet_weights_path(
+    backbone: str, include_top: bool, *, allow_download: bool = False, cache_dir: str | None = None
+) -> str:
+    """Path of the backbone's ImageNet weights in Keras' cache; downloads only if allowed.
+
+    Looks in `<cache_dir>/models/` and, when that root is not writable, in `/tmp/.keras/models/`
+    (where Keras itself then keeps its downloads). Missing and not allowed to download: ValueError
+    with one line naming the file and the flags that help.
+    """
+    spec = _spec(backbone)
+    file_name, md5 = spec.top if include_top else spec.notop
+    root = cache_dir or keras_cache_dir()
+    candidates = [os.path.join(root, "models", file_name)]
+    if not os.access(root, os.W_OK):
+        candidates.append(os.path.join("/tmp", ".keras", "models", file_name))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    if not allow_download:
+        raise ValueError(
+            f"ImageNet weights for {backbone} are not in the Keras cache: {candidates[0]} is "
+            "missing; pass --weights=PATH (a local .h5/.weights.h5 file) or --download "
+            "(or --weights=none for random initialisation)"
+        )
+    try:
+        return keras.utils.get_file(
+            file_name, spec.url + file_name, cache_subdir="models", file_hash=md5, cache_dir=root
+        )
+    except Exception as err:  # network errors are long and nested; keep one line
+        raise ValueError(f"could not download {spec.url + file_name}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _resolve_weights(
+    weights: str | None, backbone: str, include_top: bool, allow_download: bool, cache_dir: str | None
+) -> str | None:
+    """The weight file to load into the backbone, or None for random initialisation."""
+    if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
+        return None
+    if not isinstance(weights, str) or not weights:
+        raise ValueError(f'weights must be "imagenet", "none" or a path to a .h5 file, got {weights!r}')
+    if weights == "imagenet":
+        return imagenet_weights_path(
+            backbone, include_top, allow_download=allow_download, cache_dir=cache_dir
+        )
+    path = os.path.expanduser(weights)
+    if not path.endswith((".h5", ".hdf5")):
+        raise ValueError(f'weights must be "imagenet", "none" or a path to a .h5 file, got {weights!r}')
+    if not os.path.isfile(path):
+        raise ValueError(f"backbone weights file not found: {path}")
+    return path
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class ImagenetPreprocess(layers.Layer):
+    """Float RGB in [0, 255] -> the input a keras.applications backbone's ImageNet weights expect.
+
+    mode "caffe": RGB -> BGR, minus CAFFE_BGR_MEAN (ResNet; keras resnet.preprocess_input).
+    mode "torch": x / 255, minus TORCH_RGB_MEAN, over TORCH_RGB_STD (DenseNet).
+    mode "none":  identity, for backbones that preprocess inside (MobileNetV3, EfficientNet).
+    (batch, H, W, 3) in and out; computed in float32 (dtype default) so the mean subtraction is
+    exact under mixed precision.
+    """
+
+    def __init__(self, mode: str = "caffe", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if mode not in PREPROCESS_MODES:
+            raise ValueError(f"unknown preprocess mode {mode!r}; choose from {', '.join(PREPROCESS_MODES)}")
+        self.mode = mode
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.mode == "caffe":
+            mean = ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype=self.compute_dtype)
+            return ops.flip(x, axis=-1) - mean
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor(TORCH_RGB_MEAN, dtype=self.compute_dtype)
+            std = ops.convert_to_tensor(TORCH_RGB_STD, dtype=self.compute_dtype)
+            return (x / 255.0 - mean) / std
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _build_backbone(backbone: str, input_shape: tuple, include_top: bool) -> keras.Model:
+    spec = _spec(backbone)
+    kwargs = dict(include_top=include_top, weights=None, input_shape=tuple(input_shape))
+    if include_top:
+        kwargs["classifier_activation"] = None  # keep the 1000 ImageNet scores as logits
+    else:
+        kwargs["pooling"] = "avg"
+    return spec.constructor(**kwargs)
+
+
+def _load_backbone_weights(model: keras.Model, backbone: str, path: str, include_top: bool) -> None:
+    try:
+        model.load_weights(path)
+    except Exception as err:  # h5py / Keras errors are long; keep the first line
+        raise ValueError(
+            f"could not load {backbone} weights from {path} ({_first_line(err)}); expected Keras' "
+            f"{imagenet_weights_file(backbone, include_top)} or a .weights.h5 saved from "
+            f"keras.applications with include_top={include_top}"
+        ) from None
+    if backbone.startswith("efficientnet"):
+        norm = next(l for l in model.layers if isinstance(l, layers.Normalization))
+        std = ops.convert_to_tensor(_EFFICIENTNET_STD, dtype=norm.adapt_variance.dtype)
+        norm.adapt_variance.assign(norm.adapt_variance * std)
+        norm.finalize_state()  # the layer caches mean/variance as tensors
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class InferenceMode(layers.Wrapper):
+    """Calls the wrapped layer with training=False, whatever the caller's training flag.
+
+    Batch norm inside keeps using (and never updates) its moving statistics and dropout stays
+    off, also while some of its layers are trainable. Shapes are the wrapped layer's.
+    """
+
+    def call(self, inputs):  # no `training` argument: Functional then cannot inject one
+        return self.layer(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+
+def backbone_network(model: keras.Model) -> keras.Model:
+    """The keras.applications network inside a finetune model (its `backbone` layer)."""
+    layer = model.get_layer("backbone")
+    return layer.layer if isinstance(layer, InferenceMode) else layer
+
+
+def weighted_layers(backbone: keras.Model) -> list[layers.Layer]:
+    """The backbone's layers that hold weights, in network order (what trainable_layers counts)."""
+    return [layer for layer in backbone.layers if layer.weights]
+
+
+def unfreeze(model: keras.Model, trainable_layers: int) -> keras.Model:
+    """Make exactly the last `trainable_layers` weighted layers of `model`'s backbone trainable.
+
+    0 freezes the whole backbone. Works on a built (or trained, or loaded) finetune model, for a
+    second phase: `unfreeze(model, 10)`, then compile again with a smaller learning rate.
+    Returns `model`.
+    """
+    wrapper, network = model.get_layer("backbone"), backbone_network(model)
+    weighted = weighted_layers(network)
+    if not 0 <= trainable_layers <= len(weighted):
+        raise ValueError(
+            f"trainable_layers must be in 0..{len(weighted)} (the backbone's layers with weights), "
+            f"got {trainable_layers}"
+        )
+    wrapper.trainable = trainable_layers > 0  # True makes every sublayer trainable ...
+    for layer in weighted[: len(weighted) - trainable_layers]:
+        layer.trainable = False  # ... so freeze all but the last N again
+    return model
+
+
+@register("finetune")
+def finetune(
+    num_classes: int,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    backbone: str = "resnet50",
+    weights: str | None = "imagenet",
+    head_units: int = 256,
+    keep_imagenet_top: bool = True,
+    trainable_layers: int = 0,
+    allow_download: bool = False,
+    *,
+    cache_dir: str | None = None,
+    seed: int | None = None,
+    name: str = "finetune",
+) -> keras.Model:
+    """Pretrained backbone + new head, the book's dog-breed model. Returns logits (batch, num_classes).
+
+    Args:
+      num_classes: breeds (the book: 120).
+      input_shape: (H, W, 3) of float [0, 255] RGB input. With keep_imagenet_top and pretrained
+        weights it must be (224, 224, 3), as keras.applications requires for the ImageNet top.
+      backbone: a key of BACKBONES (list_backbones()).
+      weights: "imagenet" (Keras' cache), a local .h5/.weights.h5 path, or None / "none".
+      head_units: width of the ReLU layer of the head (the book: 256).
+      keep_imagenet_top: True feeds the 1000 ImageNet logits to the head (the book);
+        False feeds globally average-pooled features.
+      trainable_layers: how many of the last weighted backbone layers to train (see unfreeze).
+      allow_download: fetch missing ImageNet weights into the Keras cache.
+      cache_dir: Keras cache root to read (default $KERAS_HOME or ~/.keras).
+      seed: seeds the head's initialisers (the backbone's random init, weights=None, is unseeded).
+    """
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if not isinstance(head_units, int) or head_units < 1:
+        raise ValueError(f"head_units must be a positive int, got {head_units!r}")
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (H, W, 3) RGB, got {input_shape}")
+    spec = _spec(backbone)
+    path = _resolve_weights(weights, backbone, keep_imagenet_top, allow_download, cache_dir)
+    if keep_imagenet_top and path is not None and tuple(input_shape[:2]) != IMAGENET_INPUT_SIZE:
+        raise ValueError(
+            f"keep_imagenet_top with pretrained weights needs input_shape (224, 224, 3), got "
+            f"{input_shape}; crop to 224 or pass keep_imagenet_top=False"
+        )
+    base = _build_backbone(backbone, input_shape, keep_imagenet_top)
+    if path is not None:
+        _load_backbone_weights(base, backbone, path, keep_imagenet_top)
+
+    inputs = keras.Input(input_shape, name="images")
+    x = ImagenetPreprocess(spec.preprocess, name="preprocess")(inputs)
+    # (batch, 1000) ImageNet logits, or (batch, C) pooled features; always in inference mode
+    x = InferenceMode(base, name="backbone")(x)
+    x = layers.Dense(
+        head_units,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        name="head_dense",
+    )(x)
+    outputs = layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=None if seed is None else seed + 1),
+        dtype="float32",  # logits (and so softmax / loss) in float32 under mixed precision
+        name="logits",
+    )(x)
+    model = keras.Model(inputs, outputs, name=name)
+    return unfreeze(model, trainable_layers)
