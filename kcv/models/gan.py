@@ -327,14 +327,16 @@ def moments_report(generated: Any, real: Any, rtol: float = 0.1) -> dict[str, An
 
 
 # Recommended blessing thresholds for image generators (pixel units are [0, 1]); see
-# generator_report. A collapsed generator gives pairwise distance ~0 and duplicates ~1; the
-# book's DCGAN samples after one epoch on sprites already pass all three.
+# generator_report. A collapsed generator gives pairwise distance ~0 and duplicates ~1. Measured
+# on 64x64 embedded sprites (64 samples): real images 0.275 mean pairwise distance; the book's
+# DCGAN after 96 steps at lr 0.005 0.069 (0.25 of the data's, 0.25% duplicates: passes); after
+# 96 steps at lr 0.0005 0.022 (0.08 of the data's, 45% duplicates: flat grey, fails).
 GENERATOR_THRESHOLDS: dict[str, float] = {
     "min_pairwise_distance": 0.05,   # mean per-pixel RMS difference between two samples
     "max_duplicate_fraction": 0.10,  # share of pairs closer than `duplicate_distance`
     "duplicate_distance": 0.02,      # ~5 grey levels RMS: visually the same image
     "min_value_span": 0.25,          # max - min pixel value over the batch
-    "min_diversity_vs_reference": 0.25,  # only checked when real images are given
+    "min_diversity_vs_reference": 0.2,  # samples 5x less varied than real ones: partial collapse
 }
 
 

@@ -46,7 +46,7 @@ def test_book_hyperparameters_in_layers():
     opts = dc.dcgan_optimizers()
     for opt in opts.values():
         assert float(opt.beta_1) == 0.5 and float(opt.beta_2) == 0.999
-        assert float(opt.learning_rate) == pytest.approx(dc.DEFAULT_LR) and dc.DEFAULT_LR == 0.0005
+        assert float(opt.learning_rate) == pytest.approx(dc.DEFAULT_LR) and dc.DEFAULT_LR == 0.005
 
 
 def test_all_parameters_are_normal_0_002():
