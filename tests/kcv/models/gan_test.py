@@ -282,3 +282,28 @@ def test_train_step_under_mirrored_strategy_matches_one_device():
     result = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True,
                             timeout=300, env=env)
     assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_backup_and_restore_resumes_both_optimizers(tmp_path):
+    # The pipeline's Trainer resumes with BackupAndRestore: after an interruption at the end of
+    # epoch 2 of 4, a fresh GAN resumes at epoch 3 with both optimizers' step counts restored:
+    # 64 points / batch 8 = 8 steps per epoch, so 16 restored + 16 more = 32 for D and G alike.
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    def fresh():
+        gan = gan_lib.gan_gaussian(seed=0)
+        gan.compile(**gan_lib.toy_optimizers())
+        return gan
+
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        fresh().fit(toy_gaussian.make_dataset(64, 8), epochs=4, verbose=0,
+                    callbacks=[keras.callbacks.BackupAndRestore(backup), Interrupt()])
+    gan = fresh()
+    history = gan.fit(toy_gaussian.make_dataset(64, 8), epochs=4, verbose=0,
+                      callbacks=[keras.callbacks.BackupAndRestore(backup)]).history
+    assert len(history["d_loss"]) == 2
+    assert int(gan.d_optimizer.iterations) == 32 and int(gan.g_optimizer.iterations) == 32
