@@ -16,3 +16,7 @@ except ImportError:  # one line, as the README promises
 __version__ = "0.1.0"
 
 from kcv import data, models  # noqa: E402,F401
+
+# Register every model, layer and serializable class, so keras.models.load_model("x.keras")
+# finds kcv's classes (GAN, TinySSD, BatchNorm, ...) after a plain `import kcv`.
+models.list_models()
