@@ -8,6 +8,7 @@ Signatures (see DESIGN.md section 6):
 so equal (count, seed) give equal images, and feeding its `noise` to serving_default gives the
 same images again. The generator's tanh output in [-1, 1] maps to uint8 as
 round(clip((x + 1) * 127.5, 0, 255)). H, W, C are the generator's (64, 64, 3 for the book's DCGAN).
+With output="points" (the toy GAN) both signatures return `samples`, float32 [None, d], unmapped.
 """
 from __future__ import annotations
 

@@ -87,3 +87,21 @@ def test_latent_dim_must_match(tmp_path):
     with pytest.raises(ValueError, match="latent_dim=100 does not match"):
         export_generator(g, str(tmp_path / "x"))
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_points_output_for_the_toy_gan(tmp_path):
+    import tensorflow as tf
+
+    import kcv.models.gan as gan_lib
+
+    g = gan_lib.toy_generator(seed=0)
+    path = export_generator(g, str(tmp_path / "toy"), latent_dim=2, output="points")
+    loaded = tf.saved_model.load(path)
+    noise = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)
+    out = loaded.signatures["serving_default"](noise=tf.constant(noise))
+    assert list(out) == ["samples"] and out["samples"].dtype == tf.float32
+    np.testing.assert_allclose(out["samples"].numpy(), g(noise).numpy(), atol=1e-6)  # raw, not uint8
+    drawn = loaded.signatures["sample"](count=tf.constant(4), seed=tf.constant(3, tf.int64))
+    np.testing.assert_allclose(drawn["samples"].numpy(), g(drawn["noise"].numpy()).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="output must be 'images' or 'points'"):
+        export_generator(g, str(tmp_path / "bad"), latent_dim=2, output="pixels")
