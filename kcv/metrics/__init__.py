@@ -1,0 +1,11 @@
+"""Evaluation metrics: detection mean average precision (COCO-style)."""
+from kcv.metrics.detection import (  # noqa: F401
+    COCO_IOU_THRESHOLDS,
+    average_precision_table,
+    coco_map,
+    detection_metrics,
+    from_book_rows,
+    from_labels,
+    from_padded,
+    mean_average_precision,
+)
