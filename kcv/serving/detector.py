@@ -1,0 +1,102 @@
+"""Export an anchor-based detector (TinySSD) as a SavedModel for TF Serving (DESIGN.md section 6).
+
+Signatures (both return the same dict; D = max_detections):
+  serving_default: image_bytes  tf.string [None]               PNG/JPEG of any size
+  serving_images:  images       tf.uint8  [None, H, W, 3]       already at the model's size
+  -> boxes           float32 [None, D, 4]  xyxy in PIXELS of the image that was sent (for
+                                           serving_default the original, before resizing),
+                                           clipped to the image; padding rows are 0
+     scores          float32 [None, D]     confidence of the best object class, descending
+     classes         int64   [None, D]     0-based object class, -1 for padding rows
+     num_detections  int32   [None]        valid rows per image
+Inside the graph: decode, resize to the model's size (bilinear with antialias, the same
+`resize_for_model` the classifiers use), the model with training=False, softmax, then the
+book's decoding: offsets applied to the anchors and the book's class-agnostic greedy NMS
+(`kcv.detection.detections_padded`, equal to the first rows of `multibox_detection`), keeping
+rows whose confidence is >= score_threshold. Boxes are scaled from normalised to pixels and
+clipped to the image after NMS, so the scores and ranking equal the in-memory `TinySSD.detect`.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from kcv.data.preprocess import resize_for_model
+from kcv.data.schema import decode_image
+from kcv.models.tiny_ssd import outputs_to_padded
+from kcv.serving.archive import write_archive
+
+DEFAULT_SIGNATURE = "serving_default"
+IMAGES_SIGNATURE = "serving_images"
+OUTPUT_KEYS = ("boxes", "scores", "classes", "num_detections")
+
+
+def to_pixel_boxes(boxes: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> tf.Tensor:
+    """(B, D, 4) normalised xyxy, (B,) image sizes -> (B, D, 4) pixel xyxy clipped to the image."""
+    w = tf.cast(widths, tf.float32)[:, None]
+    h = tf.cast(heights, tf.float32)[:, None]
+    x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+    return tf.stack([
+        tf.clip_by_value(x1 * w, 0.0, w), tf.clip_by_value(y1 * h, 0.0, h),
+        tf.clip_by_value(x2 * w, 0.0, w), tf.clip_by_value(y2 * h, 0.0, h),
+    ], axis=-1)
+
+
+def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (256, 256), max_detections: int = 100,
+                           nms_threshold: float = 0.5, score_threshold: float = 0.01
+                           ) -> keras.export.ExportArchive:
+    """An ExportArchive with the two signatures above.
+
+    `model(images float [0, 255], training=False)` must return (anchors (1, A, 4),
+    cls_preds (B, A, C+1) logits, bbox_preds (B, 4A)), as TinySSD does.
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    max_detections = int(max_detections)
+    if max_detections < 1:
+        raise ValueError(f"export_detector: max_detections must be >= 1, got {max_detections}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def empty() -> dict[str, tf.Tensor]:
+        return {"boxes": tf.zeros([0, max_detections, 4]), "scores": tf.zeros([0, max_detections]),
+                "classes": tf.zeros([0, max_detections], tf.int64), "num_detections": tf.zeros([0], tf.int32)}
+
+    def detect(images: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> dict[str, tf.Tensor]:
+        # An empty request answers empty outputs (TF's conv kernels mishandle a batch of 0).
+        return tf.cond(tf.shape(images)[0] > 0, lambda: run(images, heights, widths), empty)
+
+    def run(images: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> dict[str, tf.Tensor]:
+        anchors, cls_preds, bbox_preds = model(tf.cast(images, tf.float32), training=False)
+        out = outputs_to_padded(anchors, cls_preds, bbox_preds, max_detections, nms_threshold, score_threshold)
+        valid = tf.range(max_detections)[None, :] < out["num_detections"][:, None]
+        boxes = tf.where(valid[..., None], to_pixel_boxes(out["boxes"], heights, widths), 0.0)
+        return {"boxes": boxes, "scores": out["scores"], "classes": out["classes"],
+                "num_detections": out["num_detections"]}
+
+    def from_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        batch = tf.shape(images)[0]
+        return detect(images, tf.fill([batch], height), tf.fill([batch], width))
+
+    def from_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        def one(data):
+            image = decode_image(data, 3)
+            size = tf.shape(image)[:2]
+            return resize_for_model(image, (height, width), "stretch"), size
+
+        images, sizes = tf.map_fn(
+            one, image_bytes,
+            fn_output_signature=(tf.TensorSpec((height, width, 3), tf.uint8), tf.TensorSpec((2,), tf.int32)))
+        return detect(images, sizes[:, 0], sizes[:, 1])
+
+    archive.add_endpoint(DEFAULT_SIGNATURE, from_bytes,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint(IMAGES_SIGNATURE, from_images,
+                         input_signature=[tf.TensorSpec([None, height, width, 3], tf.uint8, name="images")])
+    return archive
+
+
+def export_detector(model: keras.Model, path: str, image_size: tuple[int, int] = (256, 256),
+                    max_detections: int = 100, nms_threshold: float = 0.5, score_threshold: float = 0.01) -> str:
+    """Write the detector SavedModel to `path` atomically (temporary folder + rename); returns `path`."""
+    return write_archive(
+        build_detector_archive(model, image_size, max_detections, nms_threshold, score_threshold), path)
