@@ -29,6 +29,14 @@ flags.DEFINE_string("pipeline_root", None, "Artifact root (default runs/<experim
 flags.DEFINE_string("serving_model_dir", None, "Where the Pusher puts versions (default saved_models/<experiment>).")
 flags.DEFINE_string("model", None, "Registered model to train instead of the preset's (its preset arguments are "
                     "then dropped), e.g. simple_cnn for a quick check.")
+flags.DEFINE_list("image_size", None, "H,W the model sees, overriding the preset (e.g. 64,64 for a quick run).")
+flags.DEFINE_enum("backbone", None, ["resnet50", "resnet101", "resnet152", "densenet121", "mobilenet_v3_small",
+                                     "mobilenet_v3_large", "efficientnet_b0"],
+                  "Fine-tuning experiments: the keras.applications backbone (preset resnet50).")
+flags.DEFINE_string("weights", None, "Fine-tuning experiments: imagenet (Keras cache; --download to fetch), a "
+                    "local .h5 path, or none (random, for offline runs).")
+flags.DEFINE_bool("keep_imagenet_top", None, "Fine-tuning experiments: keep the backbone's 1000-way output as the "
+                  "book does (needs 224x224) or use pooled features.")
 flags.DEFINE_list("components", list(COMPONENTS), "Components to run, in pipeline order; the others are "
                   "read from their latest artifacts, e.g. --components=Evaluator,Pusher.")
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
@@ -73,6 +81,7 @@ class Config:
     augment: str
     resize_mode: str
     labelled: bool
+    normalize: bool
     data_dir: str | None
     download: bool
     pipeline_root: str
@@ -133,6 +142,23 @@ def build_config(experiment: str, **overrides: Any) -> Config:
             values[key] = value
     model = values.pop("model", None) or exp.model
     model_kwargs = dict(exp.model_kwargs) if model == exp.model else {}
+    for key in ("backbone", "weights", "keep_imagenet_top"):
+        value = values.pop(key, None)
+        if value is not None:
+            if "backbone" not in model_kwargs:
+                raise ValueError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
+            model_kwargs[key] = None if (key == "weights" and value.lower() == "none") else value
+    if "backbone" in model_kwargs:
+        model_kwargs["allow_download"] = bool(values.get("download"))
+    image_size = values.pop("image_size", None)
+    if image_size:
+        try:
+            image_size = tuple(int(v) for v in image_size)
+            assert len(image_size) == 2 and min(image_size) > 0
+        except (ValueError, AssertionError):
+            raise ValueError(f"--image_size must be H,W with positive integers, got {','.join(map(str, image_size))}") from None
+    else:
+        image_size = tuple(exp.image_size)
     components = tuple(values.pop("components", COMPONENTS))
     unknown = [c for c in components if c not in COMPONENTS]
     if unknown:
@@ -146,8 +172,8 @@ def build_config(experiment: str, **overrides: Any) -> Config:
     return Config(
         experiment=exp.name, task=exp.task, model=model, model_kwargs=model_kwargs,
         source=exp.source, embedded=exp.embedded, embedded_source=exp.embedded_source,
-        image_size=tuple(exp.image_size), channels=exp.channels, augment=exp.augment,
-        resize_mode=exp.resize_mode, labelled=exp.labelled,
+        image_size=image_size, channels=exp.channels, augment=exp.augment,
+        resize_mode=exp.resize_mode, labelled=exp.labelled, normalize=exp.normalize,
         data_dir=values.pop("data_dir", None), download=values.pop("download", False),
         pipeline_root=values.pop("pipeline_root", None) or os.path.join("runs", exp.name),
         serving_model_dir=values.pop("serving_model_dir", None) or os.path.join("saved_models", exp.name),
@@ -167,7 +193,7 @@ def from_flags(flag_values=FLAGS) -> Config:
     for name in TUNABLE:
         if flag_values[name].present:
             overrides[name] = flag_values[name].value
-    for name in ("model", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
+    for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
                  "steps_per_epoch", "num_shards", "seed", "deterministic", "mixed_precision", "jit_compile"):
         overrides[name] = flag_values[name].value
     return build_config(flag_values.experiment, **overrides)

@@ -56,6 +56,12 @@ def main(argv: list[str]) -> None:
     from kcv.data.errors import DataError
     from pipelines.artifacts import PipelineError, new_run_id
 
+    from pipelines.tasks import get_task
+
+    try:
+        get_task(cfg.task).preflight(cfg)
+    except PipelineError as err:
+        fail(str(err))
     run_id = new_run_id()
     for component in cfg.components:
         start = time.time()

@@ -14,7 +14,7 @@ from collections import Counter
 from absl import logging
 from PIL import Image
 
-from kcv.data import shapes, sprites, toy_gaussian
+from kcv.data import dogs, shapes, sprites, toy_gaussian
 from kcv.data.errors import DataError, offenders
 from kcv.data.images import decode_rgb, encode_png
 from kcv.data.schema import make_example
@@ -30,6 +30,7 @@ EMBEDDED = {
     "shapes_grey_folders": lambda root, n, seed: shapes.write_class_folders(root, n=n, seed=seed, size=28, grey=True),
     "toy_gaussian_points": lambda root, n, seed: write_points_csv(root, toy_gaussian.make_data(n, seed=seed)),
     "sprites": lambda root, n, seed: sprites.write_sprites(root, count=n, seed=seed),
+    "dogs_kaggle": lambda root, n, seed: dogs.write_kaggle_dog(root, n_train=n, n_test=20, num_breeds=5, seed=seed),
 }
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from kcv.data.input import classification_dataset
 from kcv.models import get_model
 from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
+from pipelines.artifacts import PipelineError
 from pipelines.optimizers import make_optimizer
 
 
@@ -42,6 +43,24 @@ def image_statistics(cfg, split_dir: str) -> dict:
 statistics = image_statistics
 
 
+def preflight(cfg) -> None:
+    """Checks that can fail before any data is read: pretrained weights present (or downloadable)."""
+    kwargs = cfg.model_kwargs
+    weights = kwargs.get("weights")
+    if cfg.model != "finetune" or weights is None or "Trainer" not in cfg.components:
+        return
+    from kcv.models.finetune import imagenet_weights_path
+
+    if weights == "imagenet":
+        try:
+            imagenet_weights_path(kwargs["backbone"], kwargs.get("keep_imagenet_top", True),
+                                  allow_download=kwargs.get("allow_download", False))
+        except ValueError as err:
+            raise PipelineError(str(err)) from None
+    elif not os.path.isfile(weights):
+        raise PipelineError(f"--weights={weights}: no such file (use imagenet, a local .h5 path, or none)")
+
+
 def build_model(cfg, stats: dict, vocab: list[str]) -> keras.Model:
     """Normalisation (the Transform statistics) -> registered backbone -> float32 logits.
 
@@ -49,10 +68,15 @@ def build_model(cfg, stats: dict, vocab: list[str]) -> keras.Model:
     """
     height, width = cfg.image_size
     shape = (height, width, cfg.channels)
-    backbone = get_model(cfg.model, num_classes=len(vocab), input_shape=shape, **cfg.model_kwargs)
     inputs = keras.Input(shape, name="images")
-    x = keras.layers.Normalization(mean=stats["mean"], variance=np.square(stats["std"]).tolist(),
-                                   name="normalize")(inputs)
+    x = inputs
+    if cfg.normalize:  # pretrained backbones (normalize=False) carry their own preprocessing
+        x = keras.layers.Normalization(mean=stats["mean"], variance=np.square(stats["std"]).tolist(),
+                                       name="normalize")(x)
+    try:
+        backbone = get_model(cfg.model, num_classes=len(vocab), input_shape=shape, **cfg.model_kwargs)
+    except ValueError as err:  # e.g. ImageNet weights missing offline: one line for the user
+        raise PipelineError(str(err)) from None
     logits = backbone(x)
     # Under mixed precision the softmax and loss stay float32.
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)

@@ -33,6 +33,10 @@ def _points(split_dir: str) -> np.ndarray:
     return np.stack(rows).astype(np.float32)  # (n, d)
 
 
+def preflight(cfg) -> None:
+    return None
+
+
 def statistics(cfg, split_dir: str) -> dict:
     if is_points(cfg):
         pts = _points(split_dir)
