@@ -91,11 +91,23 @@ def render(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def make_images(n: int, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(n, size, size, 3) uint8 images and (n,) int labels, classes balanced and shuffled."""
+def render_grey(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One (size, size, 3) uint8 grey image, Fashion-MNIST style: a bright object on a dark ground."""
+    mask = _mask(kind, size, rng)
+    bg, fg = rng.uniform(0, 40), rng.uniform(150, 255)
+    image = bg + mask * (fg - bg) + rng.normal(0, 6, size=(size, size))
+    return np.repeat(np.clip(np.round(image), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def make_images(n: int, seed: int = 0, size: int = 32, grey: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(n, size, size, 3) uint8 images and (n,) int labels, classes balanced and shuffled.
+
+    grey=True draws Fashion-MNIST-like images (bright object, dark ground, R=G=B).
+    """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES))
-    images = np.stack([render(SHAPE_CLASSES[c], size, rng) for c in labels]) if n else np.zeros((0, size, size, 3), np.uint8)
+    draw = render_grey if grey else render
+    images = np.stack([draw(SHAPE_CLASSES[c], size, rng) for c in labels]) if n else np.zeros((0, size, size, 3), np.uint8)
     return images, labels
 
 
@@ -127,12 +139,12 @@ def write_kaggle_cifar10(root: str, n_train: int = 1000, n_test: int = 100, seed
 
 def write_class_folders(root: str, n: int = 1000, seed: int = 0, size: int = 28, grey: bool = False) -> str:
     """Write `root/<class>/<nnnn>.png` (the class-folder layout); `grey=True` for 1-channel tasks."""
-    images, labels = make_images(n, seed=seed, size=size)
+    images, labels = make_images(n, seed=seed, size=size, grey=grey)
     for i, (image, c) in enumerate(zip(images, labels)):
         folder = os.path.join(root, SHAPE_CLASSES[c])
         os.makedirs(folder, exist_ok=True)
         if grey:
-            image = np.round(image.astype(np.float32) @ np.array([0.2989, 0.587, 0.114])).astype(np.uint8)
+            image = image[..., 0]  # R = G = B: store one channel
         with open(os.path.join(folder, f"{i:05d}.png"), "wb") as f:
             f.write(encode_png(image))
     return root
