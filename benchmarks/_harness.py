@@ -56,11 +56,13 @@ def throughput(samples_s: Sequence[float], items: int) -> list[float]:
 
 # ---- interleaved timing -----------------------------------------------------------------------
 def interleave(contenders: dict[str, Callable[[], float]], rounds: int, warmup: int = 1,
-               log: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+               log: Callable[[str], None] | None = None,
+               cpu_out: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Warm every contender up, then `rounds` rounds calling each once, rotating the order.
 
     Each callable returns the seconds of its one timed call (it times itself, so a remote worker
-    excludes the pipe). Returns name -> list of seconds, one per round.
+    excludes the pipe), or a pair (wall seconds, process CPU seconds); the CPU seconds, when
+    given, are appended to `cpu_out[name]`. Returns name -> list of wall seconds, one per round.
     """
     names = list(contenders)
     for name in names:
@@ -72,23 +74,29 @@ def interleave(contenders: dict[str, Callable[[], float]], rounds: int, warmup: 
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            times[name].append(float(contenders[name]()))
+            result = contenders[name]()
+            wall, cpu = result if isinstance(result, tuple) else (result, None)
+            times[name].append(float(wall))
+            if cpu is not None and cpu_out is not None:
+                cpu_out.setdefault(name, []).append(float(cpu))
         if log:
             log(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {times[n][-1]:.3g}s" for n in names))
     return times
 
 
-def timed(fn: Callable[[], object], sync: Callable[[object], None] | None = None) -> Callable[[], float]:
-    """Wrap `fn` so that calling the result runs it once and returns its wall time in seconds.
+def timed(fn: Callable[[], object], sync: Callable[[object], None] | None = None
+          ) -> Callable[[], tuple[float, float]]:
+    """Wrap `fn`: calling the result runs it once -> (wall seconds, this process's CPU seconds).
 
     `sync(result)` waits for an asynchronous result (e.g. `.numpy()` on a tensor) inside the timing.
+    CPU seconds count every thread of the process (TensorFlow's pools, tf.data's workers).
     """
-    def run() -> float:
-        start = time.perf_counter()
+    def run() -> tuple[float, float]:
+        cpu0, start = time.process_time(), time.perf_counter()
         out = fn()
         if sync is not None:
             sync(out)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu0
     return run
 
 
@@ -305,9 +313,12 @@ class Worker:
             raise RuntimeError(f"worker {self.name}: {reply['error']}")
         return reply
 
-    def timer(self, contender: str, **extra) -> Callable[[], float]:
-        """A contender callable: one timed call of `contender` in this worker."""
-        return lambda: float(self.call(op="time", contender=contender, **extra)["seconds"])
+    def timer(self, contender: str, **extra) -> Callable[[], tuple[float, float]]:
+        """A contender callable: one timed call of `contender` in this worker -> (wall s, CPU s)."""
+        def run() -> tuple[float, float]:
+            reply = self.call(op="time", contender=contender, **extra)
+            return float(reply["seconds"]), float(reply["cpu_seconds"])
+        return run
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -323,7 +334,9 @@ def serve(setup: Callable[[], tuple[dict[str, Callable[[], float]], dict]]) -> N
     """Worker side: build the contenders with `setup()`, then answer commands until "quit".
 
     setup returns (name -> timed callable, info dict). Commands: {"op": "time", "contender": n}
-    -> {"seconds": s}; {"op": "quit"}.
+    -> {"seconds": wall s, "cpu_seconds": this process's CPU time (all threads) over the call};
+    {"op": "quit"}. CPU seconds are steadier than wall time on a loaded machine, where wall
+    time mostly measures the scheduler's share.
     """
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed from here on (Python or C) goes to stderr
@@ -345,7 +358,9 @@ def serve(setup: Callable[[], tuple[dict[str, Callable[[], float]], dict]]) -> N
             break
         try:
             if cmd.get("op") == "time":
-                send({"seconds": contenders[cmd["contender"]]()})
+                cpu0 = time.process_time()
+                wall = contenders[cmd["contender"]]()
+                send({"seconds": wall, "cpu_seconds": time.process_time() - cpu0})
             else:
                 send({"error": f"unknown op {cmd.get('op')!r}"})
         except Exception as err:

@@ -178,7 +178,7 @@ def main(argv=None) -> int:
         print("torch is not installed: skipping the PyTorch peers (pip install torch to include them)")
         names = [n for n in names if CONTENDERS[n][0] != "torch"]
     rounds = args.rounds or (1 if args.smoke else 4 if args.quick else 8)
-    warmup = 1 if args.smoke else 2
+    warmup = 1 if args.smoke else 2  # torch's first steps are slow too
     extra = [f"--batch={args.batch}", f"--image_size={args.image_size}"]
     groups: dict[str, list[str]] = {}
     for n in names:
@@ -190,21 +190,25 @@ def main(argv=None) -> int:
             workers[g] = H.Worker(__file__, g, GROUP_ENV[g], extra + [f"--names={','.join(members)}"])
             info[f"worker_{g}"] = workers[g].info
         contenders = {n: workers[CONTENDERS[n][0]].timer(n) for n in names}
-        secs = H.interleave(contenders, rounds=rounds, warmup=warmup, log=H.log)
+        cpu: dict[str, list[float]] = {}
+        secs = H.interleave(contenders, rounds=rounds, warmup=warmup, log=H.log, cpu_out=cpu)
     finally:
         for w in workers.values():
             w.close()
     table = H.Table(f"DCGAN train step (D + G), batch {args.batch}, {args.image_size}x{args.image_size}x3",
                     "images/s", higher_better=True)
+    cpu_table = H.Table(f"DCGAN train step, per CPU-second of the process", "images per CPU-s", higher_better=True)
     for n in names:
         table.add(n, H.throughput(secs[n], args.batch))
+        cpu_table.add(n, H.throughput(cpu[n], args.batch))
     ratios = table.set_ratios(KCV)
+    cpu_table.set_ratios(KCV)
     verdicts = [H.verdict(f"kcv / {peer}", ratios[peer], 1.15, True)
                 for peer in ("torch channels-last", "torch tuned") if peer in ratios]
     if "kcv oneDNN off" in ratios:
         verdicts.append(f"[info] oneDNN on / off: {ratios['kcv oneDNN off']:.2f}x")
     info["settings"] = {"batch": args.batch, "image_size": args.image_size, "rounds": rounds, "warmup": warmup}
-    H.finish([table], info, args.json, verdicts)
+    H.finish([table, cpu_table], info, args.json, verdicts)
     return 0
 
 

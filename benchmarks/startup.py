@@ -36,14 +36,17 @@ def find_binary(name: str) -> list[str] | None:
     return [found] if found else None
 
 
-def run_once(cmd: list[str]) -> float:
+def run_once(cmd: list[str], failures: dict[str, str]) -> float:
+    """Wall seconds of one run; a non-zero exit is recorded in `failures` (help should exit 0)."""
     env = dict(os.environ)
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)  # as a user's shell would have it
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()[-300:]}")
+        failures[os.path.basename(cmd[0])] = f"exit {proc.returncode}"
+    elif cmd[-1] == "--help" and b"--" not in proc.stdout + proc.stderr:
+        failures[os.path.basename(cmd[0])] = "help lists no flags"
     return elapsed
 
 
@@ -64,14 +67,15 @@ def main(argv=None) -> int:
              "python -c 'import tensorflow'": [sys.executable, "-c", "import tensorflow"]}
     if args.smoke:
         peers = {"python -c pass": peers["python -c pass"]}
-    contenders = {n: (lambda c=c: run_once(c)) for n, c in {**commands, **peers}.items()}
+    failures: dict[str, str] = {}
+    contenders = {n: (lambda c=c: run_once(c, failures)) for n, c in {**commands, **peers}.items()}
     rounds = args.rounds or (1 if args.smoke else 3 if args.quick else 7)
     H.log(f"{len(contenders)} commands, {rounds} rounds")
     secs = H.interleave(contenders, rounds=rounds, warmup=1, log=H.log)
     table = H.Table("Start-up: wall time of `--help`", "seconds", higher_better=False,
                     ratio_label="vs import tf")
     for name, s in secs.items():
-        table.add(name, s)
+        table.add(name, s, note=failures.get(name.split()[0], ""))
     verdicts = []
     tf_name = "python -c 'import tensorflow'"
     if tf_name in secs:
@@ -81,6 +85,8 @@ def main(argv=None) -> int:
                 row.ratio = f"{row.stats.median / base:.2f}x"
     for name in commands:
         verdicts.append(H.verdict(f"{name} median", table.get(name).median, TARGET_S, at_least=False, unit=" s"))
+        if name.split()[0] in failures:
+            verdicts.append(f"[WARN] {name}: {failures[name.split()[0]]} (help should list the flags and exit 0)")
     info["binaries"] = {n: c[0] for n, c in commands.items()}
     H.finish([table], info, args.json, verdicts)
     return 0

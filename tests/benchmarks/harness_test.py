@@ -95,9 +95,25 @@ def test_worker_round_trip(tmp_path):
     worker = H.Worker(str(script), "w", {})
     try:
         assert worker.info == {"who": "--worker=w"}
-        assert worker.timer("const")() == 0.25
+        wall, cpu = worker.timer("const")()
+        assert wall == 0.25 and cpu >= 0.0  # the contender's own seconds; CPU measured around it
         with pytest.raises(RuntimeError, match="KeyError"):
             worker.call(op="time", contender="missing")
     finally:
         worker.close()
     assert worker.proc.returncode == 0
+
+
+def test_interleave_collects_cpu_seconds_from_pairs():
+    cpu = {}
+    times = H.interleave({"a": lambda: (2.0, 3.0), "b": lambda: 1.0}, rounds=2, warmup=1, cpu_out=cpu)
+    assert times == {"a": [2.0, 2.0], "b": [1.0, 1.0]}
+    assert cpu == {"a": [3.0, 3.0]}  # only contenders that report CPU time appear
+
+
+def test_timed_runs_once_and_syncs_inside_the_timing():
+    events = []
+    run = H.timed(lambda: events.append("call") or "result", lambda out: events.append(("sync", out)))
+    wall, cpu = run()
+    assert events == ["call", ("sync", "result")]
+    assert wall >= 0.0 and cpu >= 0.0
