@@ -62,6 +62,8 @@ flags.DEFINE_integer("seed", 0, "Seed for splits, shuffling, augmentation and in
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
 flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"], "Mixed-precision compute dtype.")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation of the train step.")
+flags.DEFINE_integer("backup_steps", 0, "Also save the resumable training backup (<pipeline_root>/Trainer/model_run/"
+                     "backup) every N steps, not only at epoch ends (0 = epoch ends only).", lower_bound=0)
 
 TUNABLE = ("epochs", "batch_size", "optimizer", "lr", "d_lr", "momentum", "weight_decay", "lr_schedule", "lr_period",
            "lr_decay", "valid_ratio", "min_accuracy", "max_regression", "embedded_examples")
@@ -109,6 +111,7 @@ class Config:
     mixed_precision: str
     jit_compile: str
     book: str = ""
+    backup_steps: int = 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -182,7 +185,7 @@ def build_config(experiment: str, **overrides: Any) -> Config:
         steps_per_epoch=values.pop("steps_per_epoch", 0), num_shards=values.pop("num_shards", 2),
         seed=values.pop("seed", 0), deterministic=values.pop("deterministic", False),
         mixed_precision=values.pop("mixed_precision", "none"), jit_compile=values.pop("jit_compile", "auto"),
-        book=exp.book,
+        book=exp.book, backup_steps=values.pop("backup_steps", 0),
         **{k: values[k] for k in TUNABLE},
     )
 
@@ -194,6 +197,7 @@ def from_flags(flag_values=FLAGS) -> Config:
         if flag_values[name].present:
             overrides[name] = flag_values[name].value
     for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
-                 "steps_per_epoch", "num_shards", "seed", "deterministic", "mixed_precision", "jit_compile"):
+                 "steps_per_epoch", "num_shards", "seed", "deterministic", "mixed_precision", "jit_compile",
+                 "backup_steps"):
         overrides[name] = flag_values[name].value
     return build_config(flag_values.experiment, **overrides)

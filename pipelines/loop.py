@@ -1,0 +1,362 @@
+"""The one generic training loop: any model's own `train_step` under `strategy.run`.
+
+Why not `model.fit` (DESIGN.md section 7):
+- Keras 3.15's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585). Measured
+  here: before the first step it reduces a distributed batch eagerly and stops with
+  "Attempt to convert a value (PerReplica:{...}) ... to a Tensor".
+- fit cannot start in the middle of an epoch, which resuming exactly after a kill needs.
+So the Trainer always trains with `train()` below: one code path for every strategy, and a run
+resumed after a kill executes the same graph as an uninterrupted one. It calls the model's
+`train_step` / `test_step` (compiled classifiers, the GAN's own step, the detector's), so there is
+no per-model loop. Callbacks, History and the progress bar behave as under fit.
+
+`Backup` is the loop's resumable state: model variables (weights, BatchNorm statistics, seed
+generator states), every optimizer's variables (slots, iteration count, so the learning-rate
+schedule position) and the global step, which fixes the position in the seeded data stream.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import weakref
+from typing import Any, Iterable
+
+import keras
+import numpy as np
+from absl import logging
+
+from pipelines.artifacts import PipelineError
+
+
+# ---- datasets and state ---------------------------------------------------------------------
+def build_state(model: keras.Model, element_spec: Any) -> None:
+    """Create the compiled loss's, metrics' and optimizer's variables in the model's strategy
+    scope from the dataset's element spec, as fit does before distributing: variables created
+    inside a replica step would be per-replica or fail."""
+    with model.distribute_strategy.scope():
+        # keras.Model has no public way to build compiled metrics from a spec; fit calls this.
+        model._symbolic_build(data_batch=element_spec)
+
+
+def distribute_dataset(strategy, dataset):
+    """`strategy.experimental_distribute_dataset`; each dataset element is a global batch.
+
+    Multi-worker: every worker reads the same (seeded, identical) records and keeps its share of
+    each global batch (AutoShardPolicy.DATA), so the sequence of global batches is the one a
+    single device sees, whatever the number of files.
+    """
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+    return strategy.experimental_distribute_dataset(dataset)
+
+
+def _static_batch(spec) -> int | None:
+    import tensorflow as tf
+
+    leaf = tf.nest.flatten(spec, expand_composites=False)[0]
+    specs = getattr(leaf, "_value_specs", None) or (leaf,)  # a PerReplicaSpec holds one spec per replica
+    shape = specs[0].shape
+    return int(shape[0]) if shape.rank and shape[0] is not None else None
+
+
+def per_replica_batch(distributed_dataset) -> int | None:
+    """The static batch size each replica gets from a distributed dataset (None when unknown)."""
+    return _static_batch(distributed_dataset.element_spec)
+
+
+def finite_losses(logs: dict | None) -> bool:
+    """False when any logged loss (loss, d_loss, val_loss, ...) is NaN or infinite."""
+    for key, value in (logs or {}).items():
+        if "loss" in key and np.ndim(value) == 0 and not math.isfinite(float(value)):
+            return False
+    return True
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 of the model's variables (names, shapes, dtypes and bytes), to compare workers."""
+    digest = hashlib.sha256()
+    for v in model.variables:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(v))
+        digest.update(f"{v.path}:{value.dtype}:{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+# ---- per-replica statistics -------------------------------------------------------------------
+def replica_local_variables(model: keras.Model) -> list:
+    """Non-trainable float variables that each replica updates on its own (aggregation "none"),
+    i.e. BatchNorm moving statistics: Keras gives every replica its own copy, fed by its share
+    of the batch, so replicas and workers drift apart and an export would keep replica 0's."""
+    return [v for v in model.variables
+            if not v.trainable and "float" in str(v.dtype) and v.aggregation == "none"
+            and v.synchronization != "on_read"]
+
+
+_SYNC_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
+
+
+def sync_replica_statistics(model: keras.Model) -> None:
+    """Set every replica's copy of `replica_local_variables` to their mean over all replicas.
+
+    A moving average is linear in its inputs, so the mean of the replicas' moving averages is the
+    moving average of the global batches' statistics whenever it is taken: syncing at epoch ends
+    and before backups leaves the values those of syncing every step, and all workers end with
+    identical weights. Called at the same steps on every worker (it is a collective).
+    """
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    variables = replica_local_variables(model)
+    if strategy.num_replicas_in_sync == 1 or not variables:
+        return
+    if model not in _SYNC_FUNCTIONS:
+        def replica_fn():
+            context = tf.distribute.get_replica_context()
+            means = context.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in variables])
+            for v, mean in zip(variables, means):
+                v.assign(mean)
+
+        _SYNC_FUNCTIONS[model] = tf.function(lambda: strategy.run(replica_fn))
+    _SYNC_FUNCTIONS[model]()
+
+
+# ---- the loop -------------------------------------------------------------------------------
+def _step_functions(model: keras.Model, strategy):
+    import tensorflow as tf
+
+    def one_step(data):
+        outputs = strategy.run(model.train_step, args=(data,))
+        # Per-replica results -> one value (mean over replicas, as fit reports them); every
+        # worker gets the same numbers, so a stop decision (NaN loss) is taken by all at once.
+        return tf.nest.map_structure(lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None),
+                                     outputs)
+
+    one_step = tf.function(one_step, jit_compile=bool(model.jit_compile), reduce_retracing=True)
+
+    @tf.function
+    def train_function(iterator):
+        return one_step(next(iterator))
+
+    @tf.function
+    def test_function(distributed_dataset):
+        for data in distributed_dataset:
+            strategy.run(model.test_step, args=(data,))
+        # Read in cross-replica context: each metric's totals and counts are summed over
+        # replicas (and workers), exact even when the last batch is split unevenly.
+        return model.get_metrics_result()
+
+    return train_function, test_function
+
+
+def _numbers(logs: dict) -> dict:
+    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in logs.items()}
+
+
+def train(
+    model: keras.Model,
+    dataset,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    initial_step: int = 0,
+    validation_data=None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    verbose: int = 2,
+) -> keras.callbacks.History:
+    """Train `model` (compiled, built in its strategy's scope) like `model.fit` would.
+
+    dataset: a tf.data.Dataset of global batches, at least (epochs * steps_per_epoch -
+      initial_step) of them (e.g. `.repeat()`); the caller positions it at `initial_step`.
+    initial_step: global steps already done (a resumed run): training starts in epoch
+      initial_step // steps_per_epoch at batch initial_step % steps_per_epoch.
+    validation_data: a finite dataset run through `test_step` after every epoch (val_* logs).
+    Returns the History, as fit does.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    strategy = model.distribute_strategy
+    build_state(model, dataset.element_spec)
+    train_function, test_function = _step_functions(model, strategy)
+    distributed = distribute_dataset(strategy, dataset)
+    iterator = iter(distributed)
+    logging.info("pipelines.loop: %d replica(s); global batch %s split into %s per replica; jit_compile=%s",
+                 strategy.num_replicas_in_sync, _static_batch(dataset.element_spec),
+                 per_replica_batch(distributed), bool(model.jit_compile))
+    validation = None if validation_data is None else distribute_dataset(strategy, validation_data)
+
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, add_progbar=verbose != 0, model=model,
+        verbose=verbose, epochs=epochs, steps=steps_per_epoch)
+    model.stop_training = False
+    first_epoch, first_batch = divmod(initial_step, steps_per_epoch)
+    callback_list.on_train_begin()
+    epoch_logs: dict = {}
+    for epoch in range(first_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        logs: dict = {}
+        for batch in range(first_batch if epoch == first_epoch else 0, steps_per_epoch):
+            callback_list.on_train_batch_begin(batch)
+            logs = _numbers(train_function(iterator))
+            callback_list.on_train_batch_end(batch, logs)
+            if model.stop_training:
+                break
+        sync_replica_statistics(model)  # before validation, checkpoints and the export read them
+        epoch_logs = dict(logs)
+        if validation is not None and finite_losses(logs):
+            model.reset_metrics()
+            val_logs = _numbers(test_function(validation))
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        callback_list.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(epoch_logs)
+    return model.history
+
+
+# ---- resumable state ------------------------------------------------------------------------
+def state_variables(model: keras.Model) -> list:
+    """Everything training changes: the model's variables (weights, BatchNorm statistics, seed
+    generator states) and the variables of every optimizer the model holds (the compiled one and
+    any other attribute, e.g. a GAN's d_optimizer): slots and iteration counts."""
+    optimizers = [model.optimizer] + [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
+    seen: set[int] = set()
+    out = []
+    for var in list(model.variables) + [v for opt in optimizers if opt is not None for v in opt.variables]:
+        if id(var) not in seen:
+            seen.add(id(var))
+            out.append(var)
+    return out
+
+
+def broadcast_from_chief(strategy, variables: list, step: int) -> int:
+    """Give every worker the chief's values of `variables` (and its `step`); returns the step.
+
+    Only the chief reads the backup, so the workers need no shared disk. One all-reduce per
+    dtype: replica 0 (the chief's) contributes its values, the others zeros, so the sum is
+    exactly the chief's values.
+    """
+    import tensorflow as tf
+
+    arrays = [np.asarray(keras.ops.convert_to_numpy(v)) for v in variables] + [np.asarray(step, np.int64)]
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(arrays):
+        is_float = a.dtype.kind == "f" or "float" in a.dtype.name  # bfloat16 is not kind "f"
+        groups.setdefault("float" if is_float else "int64", []).append(i)
+
+    @tf.function
+    def from_replica_0(flat):
+        def replica_fn():
+            first = tf.equal(tf.distribute.get_replica_context().replica_id_in_sync_group, 0)
+            return tf.where(first, flat, tf.zeros_like(flat))
+
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_fn), axis=None)
+
+    result = list(arrays)
+    for kind, indices in sorted(groups.items()):
+        wire = np.float64 if kind == "float" else np.int64  # exact for float32/64 and integers
+        flat = np.concatenate([arrays[i].astype(wire).ravel() for i in indices]) if indices else np.zeros(0, wire)
+        summed = from_replica_0(flat).numpy()
+        offset = 0
+        for i in indices:
+            size = arrays[i].size
+            result[i] = summed[offset:offset + size].reshape(arrays[i].shape).astype(arrays[i].dtype)
+            offset += size
+    for var, value in zip(variables, result[:-1]):
+        var.assign(value)
+    return int(result[-1])
+
+
+class Backup(keras.callbacks.Callback):
+    """Resumable training state in `<directory>/state.npz`, written atomically.
+
+    Saved after every `every_steps` global steps (0: only at epoch ends) and at every epoch end,
+    never with a NaN/inf loss. The file carries a fingerprint of the run's configuration and
+    data: `restore` uses it only when the fingerprint matches (else it is discarded: a changed
+    flag or changed data start afresh). Under multi_worker only the chief reads and writes it;
+    `restore` then broadcasts the chief's state. `discard()` after the model is exported, as
+    BackupAndRestore does after success.
+    """
+
+    FILE = "state.npz"
+
+    def __init__(self, directory: str, fingerprint: str, *, every_steps: int = 0, chief: bool = True):
+        super().__init__()
+        self.directory = directory
+        self.path = os.path.join(directory, self.FILE)
+        self.fingerprint = fingerprint
+        self.every_steps = int(every_steps)
+        self.chief = chief
+        self.step = 0
+        self.saved_step: int | None = None
+
+    def restore(self, model: keras.Model) -> int:
+        """Load the backup into `model` if it is this run's; returns the global step to start at."""
+        import tensorflow as tf
+
+        variables = state_variables(model)
+        step = 0
+        if self.chief and os.path.exists(self.path):
+            step = self._load(variables)
+        if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            step = broadcast_from_chief(model.distribute_strategy, variables, step)
+        self.step = self.saved_step = step
+        return step
+
+    def _load(self, variables: list) -> int:
+        try:
+            with np.load(self.path) as data:
+                meta = json.loads(str(data["__meta__"]))
+                if meta.get("fingerprint") != self.fingerprint:
+                    logging.warning("backup %s is from another configuration or other data; starting afresh", self.path)
+                    os.remove(self.path)
+                    return 0
+                expected = [[v.path, list(v.shape)] for v in variables]
+                if meta["variables"] != expected:
+                    raise PipelineError(f"backup {self.path} does not match the model's variables; "
+                                        "delete it to start afresh")
+                for i, var in enumerate(variables):
+                    var.assign(data[f"v{i:05d}"])
+                step = int(meta["step"])
+        except (OSError, ValueError, KeyError) as err:  # unreadable: a kill can only leave state.npz.tmp
+            raise PipelineError(f"backup {self.path} is unreadable ({type(err).__name__}); delete it") from None
+        logging.info("resuming from backup %s at global step %d", self.path, step)
+        return step
+
+    def save(self) -> None:
+        if not self.chief or self.saved_step == self.step:
+            return
+        variables = state_variables(self.model)
+        meta = {"fingerprint": self.fingerprint, "step": self.step,
+                "variables": [[v.path, list(v.shape)] for v in variables]}
+        arrays = {f"v{i:05d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+        os.makedirs(self.directory, exist_ok=True)
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, __meta__=np.asarray(json.dumps(meta)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)  # a kill leaves the previous state.npz whole
+        self.saved_step = self.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every_steps and self.step % self.every_steps == 0 and finite_losses(logs):
+            # Every worker takes this branch at the same step (the logs are all-reduced).
+            sync_replica_statistics(self.model)
+            self.save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if finite_losses(logs):  # the loop synced the replicas' statistics before this
+            self.save()
+
+    def discard(self) -> None:
+        if self.chief:
+            shutil.rmtree(self.directory, ignore_errors=True)
