@@ -58,7 +58,7 @@ flags.DEFINE_float("max_regression", None, "Evaluator refuses a model worse than
 flags.DEFINE_integer("embedded_examples", None, "Size of the embedded generated data set (preset).", lower_bound=20)
 flags.DEFINE_integer("steps_per_epoch", 0, "Cap on training steps per epoch (0 = the whole split).", lower_bound=0)
 flags.DEFINE_integer("num_shards", 2, "TFRecord shards per split.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Seed for splits, shuffling, augmentation and initialisation.")
+flags.DEFINE_integer("seed", None, "Seed for splits, shuffling, augmentation and initialisation (preset, usually 0).")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
 flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"], "Mixed-precision compute dtype.")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation of the train step.")
@@ -66,7 +66,7 @@ flags.DEFINE_integer("backup_steps", 0, "Also save the resumable training backup
                      "backup) every N steps, not only at epoch ends (0 = epoch ends only).", lower_bound=0)
 
 TUNABLE = ("epochs", "batch_size", "optimizer", "lr", "d_lr", "momentum", "weight_decay", "lr_schedule", "lr_period",
-           "lr_decay", "valid_ratio", "min_accuracy", "max_regression", "embedded_examples")
+           "lr_decay", "valid_ratio", "min_accuracy", "max_regression", "embedded_examples", "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +183,7 @@ def build_config(experiment: str, **overrides: Any) -> Config:
         components=components,
         strategy=values.pop("strategy", "default"),
         steps_per_epoch=values.pop("steps_per_epoch", 0), num_shards=values.pop("num_shards", 2),
-        seed=values.pop("seed", 0), deterministic=values.pop("deterministic", False),
+        deterministic=values.pop("deterministic", False),
         mixed_precision=values.pop("mixed_precision", "none"), jit_compile=values.pop("jit_compile", "auto"),
         book=exp.book, backup_steps=values.pop("backup_steps", 0),
         **{k: values[k] for k in TUNABLE},
@@ -197,7 +197,7 @@ def from_flags(flag_values=FLAGS) -> Config:
         if flag_values[name].present:
             overrides[name] = flag_values[name].value
     for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
-                 "steps_per_epoch", "num_shards", "seed", "deterministic", "mixed_precision", "jit_compile",
+                 "steps_per_epoch", "num_shards", "deterministic", "mixed_precision", "jit_compile",
                  "backup_steps"):
         overrides[name] = flag_values[name].value
     return build_config(flag_values.experiment, **overrides)
