@@ -80,11 +80,12 @@ def finite_losses(logs: dict | None) -> bool:
 
 
 def weights_digest(model: keras.Model) -> str:
-    """sha256 of the model's variables (names, shapes, dtypes and bytes), to compare workers."""
+    """sha256 of the model's variables in order (shapes, dtypes and bytes; not their names, which
+    Keras numbers per process), to compare workers and runs."""
     digest = hashlib.sha256()
     for v in model.variables:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(v))
-        digest.update(f"{v.path}:{value.dtype}:{value.shape};".encode())
+        digest.update(f"{value.dtype}:{value.shape};".encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
 
@@ -222,14 +223,19 @@ def train(
 
 
 # ---- resumable state ------------------------------------------------------------------------
+def _optimizers(model: keras.Model) -> list:
+    found = [model.optimizer] + [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
+    unique: dict[int, Any] = {id(o): o for o in found if o is not None}
+    return list(unique.values())
+
+
 def state_variables(model: keras.Model) -> list:
     """Everything training changes: the model's variables (weights, BatchNorm statistics, seed
     generator states) and the variables of every optimizer the model holds (the compiled one and
     any other attribute, e.g. a GAN's d_optimizer): slots and iteration counts."""
-    optimizers = [model.optimizer] + [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
     seen: set[int] = set()
     out = []
-    for var in list(model.variables) + [v for opt in optimizers if opt is not None for v in opt.variables]:
+    for var in list(model.variables) + [v for opt in _optimizers(model) for v in opt.variables]:
         if id(var) not in seen:
             seen.add(id(var))
             out.append(var)
@@ -301,6 +307,10 @@ class Backup(keras.callbacks.Callback):
         """Load the backup into `model` if it is this run's; returns the global step to start at."""
         import tensorflow as tf
 
+        with model.distribute_strategy.scope():  # slots must exist to be restored (as BackupAndRestore does)
+            for optimizer in _optimizers(model):
+                if not optimizer.built:
+                    optimizer.build(model.trainable_variables)
         variables = state_variables(model)
         step = 0
         if self.chief and os.path.exists(self.path):
@@ -318,8 +328,8 @@ class Backup(keras.callbacks.Callback):
                     logging.warning("backup %s is from another configuration or other data; starting afresh", self.path)
                     os.remove(self.path)
                     return 0
-                expected = [[v.path, list(v.shape)] for v in variables]
-                if meta["variables"] != expected:
+                # Shapes, not paths: Keras numbers auto-named layers and optimizers per process.
+                if [shape for _, shape in meta["variables"]] != [list(v.shape) for v in variables]:
                     raise PipelineError(f"backup {self.path} does not match the model's variables; "
                                         "delete it to start afresh")
                 for i, var in enumerate(variables):

@@ -63,19 +63,21 @@ def data_fingerprint(cfg, examples: str, stats: dict, vocab: list[str], steps: i
     """sha256 of what determines the training: config (less _NOT_FINGERPRINTED), Transform
     statistics, vocabulary, steps per epoch and the bytes of the train split's TFRecords.
 
-    ExampleGen rerun with the same flags writes byte-identical shards, so a rerun of a killed
-    command matches its backup; different data or settings do not.
+    ExampleGen rerun with the same flags writes the same Examples in the same order, so a rerun
+    of a killed command matches its backup; different data or settings do not. The records are
+    hashed in a canonical serialization: a tf.train.Example's feature map is serialized in an
+    order that changes from process to process, so the shards' bytes differ between runs.
     """
+    import tensorflow as tf
+
+    from kcv.data.tfrecords import read_records
+
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_FINGERPRINTED}
     digest = hashlib.sha256(json.dumps(
         {"config": settings, "stats": {k: v for k, v in stats.items() if k != "examples"},
          "vocab": vocab, "steps_per_epoch": steps}, sort_keys=True, default=str).encode())
-    split = os.path.join(examples, "Split-train")
-    for name in sorted(os.listdir(split)):
-        digest.update(name.encode())
-        with open(os.path.join(split, name), "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+    for record in read_records(os.path.join(examples, "Split-train")).as_numpy_iterator():
+        digest.update(tf.train.Example.FromString(record).SerializeToString(deterministic=True))
     return digest.hexdigest()
 
 
