@@ -284,7 +284,7 @@ class Backup(keras.callbacks.Callback):
     """Resumable training state in `<directory>/state.npz`, written atomically.
 
     Saved after every `every_steps` global steps (0: only at epoch ends) and at every epoch end,
-    never with a NaN/inf loss. The file carries a fingerprint of the run's configuration and
+    never with a NaN/inf loss or state. The file carries a fingerprint of the run's configuration and
     data: `restore` uses it only when the fingerprint matches (else it is discarded: a changed
     flag or changed data start afresh). Under multi_worker only the chief reads and writes it;
     `restore` then broadcasts the chief's state. `discard()` after the model is exported, as
@@ -347,6 +347,10 @@ class Backup(keras.callbacks.Callback):
         meta = {"fingerprint": self.fingerprint, "step": self.step,
                 "variables": [[v.path, list(v.shape)] for v in variables]}
         arrays = {f"v{i:05d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+        # A step's loss is computed before its update: a finite loss can come with diverged weights.
+        if not all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"):
+            logging.warning("not backing up step %d: the training state holds NaN/inf", self.step)
+            return
         os.makedirs(self.directory, exist_ok=True)
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:

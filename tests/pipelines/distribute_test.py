@@ -314,3 +314,16 @@ def test_two_worker_processes_train_identically_and_push_once(tmp_path):
     assert loop_lib.weights_digest(exported) == summary["weights_sha256"] == digest1
     # exactly one version pushed
     assert sorted(os.listdir(serving)) == ["1"]
+
+
+@pytest.mark.large
+def test_kcv_train_strategy_tpu_without_a_tpu_fails_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pipelines.train", "--experiment=resnet18_cifar10", "--strategy=tpu",
+                          f"--pipeline_root={tmp_path}/runs", f"--serving_model_dir={tmp_path}/saved_models/m"],
+                         capture_output=True, text=True, timeout=600, env=ENV, cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("kcv-train: error: ") and "--strategy=tpu: no TPU found (" in last
+    # checked before any data work (kcv-train calls distribute.setup first)
+    assert not os.path.exists(tmp_path / "runs" / "ExampleGen")
+
