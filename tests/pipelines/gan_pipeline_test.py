@@ -42,4 +42,4 @@ def test_dcgan_embedded_demo_trains_and_pushes_diverse_samples(tmp_path):
     assert metrics["report"]["ok"] and metrics["report"]["duplicate_fraction"] <= 0.1
     log = open(glob.glob(str(tmp_path / "runs/dcgan_pokemon/Trainer/model_run/*/training_log.csv"))[0]).read()
     assert "nan" not in log.lower()
-    assert len(glob.glob(str(tmp_path / "runs/dcgan_pokemon/Trainer/model_run/*/samples/epoch_*.png"))) == 14
+    assert len(glob.glob(str(tmp_path / "runs/dcgan_pokemon/Trainer/model_run/*/samples/epoch_*.png"))) == 20
