@@ -109,9 +109,9 @@ def main(argv=None) -> int:
     def fit_rate(model, ds) -> float:
         # warm-up: compile, and at least one full pass so the pipeline's cache is complete
         warm = max(10, args.steps // 2, 2 * args.examples // b) if on_gpu else 1
-        model.fit(ds, steps_per_epoch=warm, epochs=1, verbose=0)
+        model.fit(ds, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)
         start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
+        model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
         return args.steps * b / (time.perf_counter() - start)
 
     fast = build(policy, jit=True)
