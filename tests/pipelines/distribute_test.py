@@ -213,6 +213,14 @@ def test_mirrored_on_two_logical_cpus_matches_one_device():
     assert int(copies[0]) == 2 and float(copies[1]) == 0.0 and float(copies[2]) > 0.0
 
 
+def test_gpu_check_script_exits_cleanly_without_a_gpu():
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: run scripts/gpu_check.py itself")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "gpu_check.py")
+    out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120, env=ENV)
+    assert out.returncode == 0 and out.stdout.startswith("gpu_check: no GPU visible to TensorFlow")
+
+
 # ---- large: the pipeline on two logical CPUs and on two worker processes -------------------------
 _MIRRORED_PIPELINE = textwrap.dedent("""
     import dataclasses, json, os, sys
@@ -326,4 +334,3 @@ def test_kcv_train_strategy_tpu_without_a_tpu_fails_in_one_line(tmp_path):
     assert last.startswith("kcv-train: error: ") and "--strategy=tpu: no TPU found (" in last
     # checked before any data work (kcv-train calls distribute.setup first)
     assert not os.path.exists(tmp_path / "runs" / "ExampleGen")
-

@@ -106,4 +106,3 @@ def test_kcv_train_with_a_diverging_lr_fails_in_one_line_and_pushes_nothing(tmp_
     assert last.startswith("kcv-train: error: Trainer: training loss became NaN/inf at epoch 1, step ")
     assert last.endswith("nothing exported (try a smaller --lr)")
     assert not os.path.exists(tmp_path / "saved_models") and not os.path.exists(tmp_path / "runs" / "Trainer" / "model")
-
