@@ -17,6 +17,8 @@ import sys
 
 from absl import app, flags
 
+from pipelines.cli import run_app
+
 DEMOS = ("labels", "nms")
 # The book's examples (d2l-en anchor.md), normalised xyxy.
 GROUND_TRUTH = [[0, 0.1, 0.08, 0.52, 0.92], [1, 0.55, 0.2, 0.9, 0.88]]
@@ -189,19 +191,9 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl parser with a one-line message for unknown flags and stray arguments."""
-    try:
-        rest = flags.FLAGS(argv)
-    except flags.Error as err:
-        _fail(str(err))
-    if len(rest) > 1:
-        _fail(f"unexpected arguments: {' '.join(rest[1:])} (flags look like --name=value)")
-    return rest
-
-
 def main(argv: list[str]) -> None:
-    del argv  # checked by parse_flags
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])} (flags look like --name=value)")
     try:
         execute(flags.FLAGS)
     except InputError as err:
@@ -210,7 +202,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run_app(main, __name__, prog="kcv-anchors")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Callable
 from absl import app, flags
 
 
-def run_app(main: Callable[[list[str]], None], *flag_modules: str) -> None:
+def run_app(main: Callable[[list[str]], None], *flag_modules: str, prog: str | None = None) -> None:
     """app.run(main), with the flags defined in `flag_modules` shown by --help.
 
     absl's --help lists the flags of the module named by sys.argv[0]; under a console script
@@ -17,7 +17,7 @@ def run_app(main: Callable[[list[str]], None], *flag_modules: str) -> None:
     for module in flag_modules:
         for flag in flags.FLAGS.get_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    name = os.path.basename(sys.argv[0]) or "kcv"
+    name = prog or os.path.basename(sys.argv[0]) or "kcv"
 
     def parse(argv: list[str]) -> list[str]:
         try:

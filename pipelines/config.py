@@ -60,7 +60,9 @@ flags.DEFINE_integer("steps_per_epoch", 0, "Cap on training steps per epoch (0 =
 flags.DEFINE_integer("num_shards", 2, "TFRecord shards per split.", lower_bound=1)
 flags.DEFINE_integer("seed", None, "Seed for splits, shuffling, augmentation and initialisation (preset, usually 0).")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"], "Mixed-precision compute dtype.")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"],
+                  "Mixed-precision compute dtype. bfloat16 measured ~1.5x faster training on CPUs with "
+                  "AMX/AVX512-BF16; none (float32) reproduces the book's numbers.")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation of the train step.")
 flags.DEFINE_integer("backup_steps", 0, "Also save the resumable training backup (<pipeline_root>/Trainer/model_run/"
                      "backup) every N steps, not only at epoch ends (0 = epoch ends only).", lower_bound=0)

@@ -66,7 +66,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    run_app(main, __name__)
+    run_app(main, __name__, prog="kcv-data")
 
 
 if __name__ == "__main__":

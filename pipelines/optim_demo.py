@@ -275,7 +275,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     define_flags()
-    run_app(main, __name__)
+    run_app(main, __name__, prog="kcv-optim")
 
 
 if __name__ == "__main__":

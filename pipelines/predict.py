@@ -147,7 +147,7 @@ def plot_grid(images, probs, class_names, path: str) -> None:
 
 
 def run() -> None:
-    run_app(main, __name__)
+    run_app(main, __name__, prog="kcv-predict")
 
 
 if __name__ == "__main__":

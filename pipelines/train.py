@@ -78,7 +78,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    run_app(main, config_lib.__name__)
+    run_app(main, config_lib.__name__, prog="kcv-train")
 
 
 if __name__ == "__main__":

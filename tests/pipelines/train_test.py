@@ -85,4 +85,4 @@ def test_quick_end_to_end_run_through_the_binary(tmp_path):
 def test_unknown_flag_is_one_line():
     out = kcv_train("--no_such_flag=1")
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines() == ["train.py: error: Unknown command line flag 'no_such_flag' (see --help)"]
+    assert out.stderr.strip().splitlines() == ["kcv-train: error: Unknown command line flag 'no_such_flag' (see --help)"]
