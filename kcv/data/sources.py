@@ -331,6 +331,12 @@ def _points(root: str) -> Source:
     return PointsCsvSource(root)
 
 
+def _bananas(root: str) -> Source:
+    from kcv.data.detection_source import BananasSource
+
+    return BananasSource(root)
+
+
 def open_source(spec: str, data_dir: str | None = None, download: bool = False,
                 classes: Sequence[str] | None = None) -> Source:
     """Open a source: `kaggle_cifar10`, `kaggle_dog`, `class_folders`, `images`, `points_csv` or `tfds:<name>`.
@@ -347,6 +353,7 @@ def open_source(spec: str, data_dir: str | None = None, download: bool = False,
         "class_folders": lambda: ClassFolderSource(data_dir, classes),
         "images": lambda: ClassFolderSource(data_dir, labelled=False),
         "points_csv": lambda: _points(data_dir),
+        "bananas": lambda: _bananas(data_dir),
     }
     if spec not in openers:
         raise DataError(f"unknown data source {spec!r}; use one of {', '.join(openers)} or tfds:<name>")

@@ -14,7 +14,7 @@ from collections import Counter
 from absl import logging
 from PIL import Image
 
-from kcv.data import dogs, shapes, sprites, toy_gaussian
+from kcv.data import bananas, dogs, shapes, sprites, toy_gaussian
 from kcv.data.errors import DataError, offenders
 from kcv.data.images import decode_rgb, encode_png
 from kcv.data.schema import make_example
@@ -30,6 +30,7 @@ EMBEDDED = {
     "shapes_grey_folders": lambda root, n, seed: shapes.write_class_folders(root, n=n, seed=seed, size=28, grey=True),
     "toy_gaussian_points": lambda root, n, seed: write_points_csv(root, toy_gaussian.make_data(n, seed=seed)),
     "sprites": lambda root, n, seed: sprites.write_sprites(root, count=n, seed=seed),
+    "bananas": lambda root, n, seed: bananas.write_bananas(root, num_train=n, num_val=max(20, n // 10), seed=seed),
     "dogs_kaggle": lambda root, n, seed: dogs.write_kaggle_dog(root, n_train=n, n_test=20, num_breeds=5, seed=seed),
 }
 
@@ -74,14 +75,15 @@ def _load_split(source: Source, split: str, vocab: dict[str, int]):
     records = source.records(split)
     if isinstance(source, PointsCsvSource):  # vector data: no image
         return [(r.id, b"", -1, "", p) for r, p in zip(records, source.points)]
+    boxes = source.objects(split) if hasattr(source, "objects") else [None] * len(records)
     if records and records[0].path is None:  # tfds: images come decoded
         for example_id, image, label in source.iter_examples(split):
             rows.append((example_id, encode_png(image), vocab.get(label, -1), label or "", None))
         return rows
     total = len(records)
-    for n, record in enumerate(records, start=1):
+    for n, (record, objects) in enumerate(zip(records, boxes), start=1):
         try:
-            rows.append((record.id, _encoded(source, record), vocab.get(record.label, -1), record.label or "", None))
+            rows.append((record.id, _encoded(source, record), vocab.get(record.label, -1), record.label or "", objects))
         except (ValueError, OSError) as err:
             bad.append(str(err))
         if n % 10000 == 0:
@@ -91,14 +93,23 @@ def _load_split(source: Source, split: str, vocab: dict[str, int]):
     return rows
 
 
+def _example(example_id, data, label, text, extra):
+    """extra: a feature vector (points), (boxes, classes) (detection) or None."""
+    if isinstance(extra, tuple):
+        return make_example(example_id, data, label, text, boxes=extra[0].tolist(), box_labels=extra[1].tolist())
+    return make_example(example_id, data, label, text, features=extra)
+
+
 def run(cfg, run_id: str) -> str:
     source = open_configured_source(cfg)
     vocab_list = source.labels() if cfg.labelled else []
-    if cfg.labelled and len(vocab_list) < 2:
+    if cfg.task == "classification" and len(vocab_list) < 2:
         raise DataError(f"need at least 2 classes, found {len(vocab_list)}")
     vocab = {name: i for i, name in enumerate(vocab_list)}
     train_rows = _load_split(source, "train", vocab)
-    if "test" in source.native_splits and source.records("test") and source.records("test")[0].label is not None:
+    if getattr(source, "eval_split", None):  # bananas: the book's own validation split
+        eval_rows = _load_split(source, source.eval_split, vocab)
+    elif "test" in source.native_splits and source.records("test") and source.records("test")[0].label is not None:
         eval_rows = _load_split(source, "test", vocab)  # tfds: the book validates on the test split
     elif not cfg.labelled:
         train_idx, eval_idx = split_random(len(train_rows), cfg.valid_ratio, cfg.seed)
@@ -110,12 +121,15 @@ def run(cfg, run_id: str) -> str:
     with artifacts.Publish(cfg.pipeline_root, artifacts.EXAMPLES, run_id) as out:
         counts = {}
         for split, rows in (("train", train_rows), ("eval", eval_rows)):
-            examples = (make_example(i, data, label, text, features=feat) for i, data, label, text, feat in rows)
+            examples = (_example(*row) for row in rows)
             shards = min(cfg.num_shards, max(1, len(rows)))
             counts[split] = write_shards(examples, os.path.join(out, f"Split-{split}"), shards)
             if cfg.labelled:
                 counts[f"{split}_per_class"] = dict(sorted(Counter(r[3] for r in rows).items()))
         counts["source"] = cfg.source if cfg.data_dir else f"embedded:{cfg.embedded}"
+        objects = [len(r[4][1]) for r in train_rows + eval_rows if isinstance(r[4], tuple)]
+        if objects:
+            counts["max_objects"] = max(objects)
         with open(os.path.join(out, "counts.json"), "w") as f:
             json.dump(counts, f, indent=2)
         with open(os.path.join(out, "labels.txt"), "w") as f:

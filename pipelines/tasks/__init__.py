@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-TASKS = ("classification", "gan")
+TASKS = ("classification", "detection", "gan")
 
 
 def get_task(name: str):
