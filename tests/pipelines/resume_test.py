@@ -154,6 +154,13 @@ def test_backup_resume_mid_epoch_equals_the_uninterrupted_run(tmp_path):
     assert float(resumed.optimizer.learning_rate) == pytest.approx(0.025)
 
 
+def test_a_run_killed_after_its_last_step_only_exports_on_the_rerun():
+    # The backup after the last step (2 epochs x 4 steps) resumes at step 8: nothing left to train.
+    model = _model()
+    history = loop.train(model, _stream(), epochs=2, steps_per_epoch=4, initial_step=8, verbose=0)
+    assert history.history == {} and int(model.optimizer.iterations) == 0
+
+
 def test_backup_of_another_run_is_discarded_and_temporaries_ignored(tmp_path):
     model = _model()
     loop.train(model, _stream(), epochs=1, steps_per_epoch=4, verbose=0)
