@@ -4,6 +4,7 @@
     model.compile(optimizer=CoupledSGD(0.2, l2=5e-4))          # the book: SGD lr 0.2, wd 5e-4
     model.fit(tf.data of (images, labels))                     # reports loss, class err, bbox mae
     out = model.detect(images)                                  # padded boxes/scores/classes
+    out = model.predict(images)                                 # the same, batch by batch
 
 Inputs: images float (B, H, W, 3) with values in [0, 255] (uint8 is cast); the model divides by
 255 itself. Labels for training: (B, G, 5) float rows [class, x1, y1, x2, y2] with class
@@ -330,6 +331,12 @@ class TinySSD(keras.Model):
                score_threshold: float = 0.01) -> dict[str, tf.Tensor]:
         """Padded detections for images [0, 255]; see `outputs_to_padded` (boxes normalised xyxy)."""
         return outputs_to_padded(*self(images, training=False), max_detections, nms_threshold, score_threshold)
+
+    def predict_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """`model.predict(images)` gives `detect(images)` with its defaults, like the book's `predict`
+        (raw outputs: call the model)."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.detect(images)
 
     # ---- serialisation ---------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

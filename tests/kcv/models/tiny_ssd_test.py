@@ -159,6 +159,12 @@ def test_detections_decode_the_outputs(book_model, images):
         assert (padded["classes"][b, n:].numpy() == -1).all()
     same = outputs_to_padded(*outputs, max_detections=7)
     np.testing.assert_array_equal(same["num_detections"], padded["num_detections"])
+    # model.predict returns detect()'s dict (defaults: 100 rows, score >= 0.01), batch by batch.
+    predicted = book_model.predict(images, batch_size=1, verbose=0)
+    full = book_model.detect(images)
+    assert predicted["boxes"].shape == (2, 100, 4)
+    np.testing.assert_array_equal(predicted["num_detections"], full["num_detections"].numpy())
+    np.testing.assert_allclose(predicted["scores"], full["scores"].numpy(), atol=1e-6)
 
 
 def test_config_round_trip_and_keras_file(tmp_path):
@@ -204,30 +210,54 @@ def test_too_small_input_is_a_clear_error():
 
 @pytest.mark.large
 def test_training_on_generated_scenes_reaches_map(tmp_path):
-    """The book's recipe (SGD lr 0.2, weight decay 5e-4, batch 32) on ~500 generated 256x256
-    scenes; mAP@0.5 on 100 held-out scenes. Prints the timings."""
-    from kcv.data.bananas import load_bananas, write_bananas
-    from kcv.metrics import coco_map, from_labels, from_padded, mean_average_precision
+    """TinySSD trained on generated banana scenes reaches mAP@0.5 >= 0.8 on 100 held-out scenes,
+    and the exported SavedModel finds the bananas in new full-size scenes sent as PNG bytes.
 
-    epochs = int(os.environ.get("KCV_SSD_EPOCHS", "10"))
+    Recipe: the book's 1000 training scenes, batch 32, but 128x128 input and Adam lr 1e-3 for 16
+    epochs (512 steps). The book's 256x256 + plain SGD lr 0.2 is far too slow for a CPU budget
+    (measured: mAP@0.5 ~0.1 after 480 steps; see the report). KCV_SSD_EPOCHS / KCV_SSD_SIZE /
+    KCV_SSD_OPT=book override. Prints the timings.
+    """
+    from kcv.data.bananas import load_bananas, render_scene, write_bananas
+    from kcv.data.images import encode_png
+    from kcv.metrics import coco_map, from_labels, from_padded, mean_average_precision
+    from kcv.serving.detector import export_detector
+
+    epochs = int(os.environ.get("KCV_SSD_EPOCHS", "16"))
+    size = int(os.environ.get("KCV_SSD_SIZE", "128"))
+    book = os.environ.get("KCV_SSD_OPT", "adam") == "book"
     start = time.time()
-    root = write_bananas(str(tmp_path), num_train=512, num_val=100, seed=0)
+    root = write_bananas(str(tmp_path / "data"), num_train=1000, num_val=100, image_size=size, seed=0)
     x, y = load_bananas(root, "train")
     xv, yv = load_bananas(root, "val")
     generated = time.time() - start
-    model = tiny_ssd(seed=0)
-    model.compile(optimizer=CoupledSGD(0.2, l2=5e-4))
+    model = tiny_ssd(input_shape=(size, size, 3), seed=0)
+    model.compile(optimizer=CoupledSGD(0.2, l2=5e-4) if book else keras.optimizers.Adam(1e-3))
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(32)
     history = model.fit(ds, epochs=epochs, verbose=0).history
     trained = time.time() - start - generated
-    detect = tf.function(lambda im: model.detect(im),
-                         input_signature=[tf.TensorSpec([None, 256, 256, 3], tf.uint8)])
+    detect = tf.function(lambda im: model.detect(im), input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
     dets = []
     for i in range(0, len(xv), 25):
         dets += from_padded(**detect(tf.constant(xv[i:i + 25])))
     map50 = mean_average_precision(dets, from_labels(yv))
-    print(f"\ntiny_ssd on {len(x)} scenes, {epochs} epochs: data {generated:.0f}s, train {trained:.0f}s, "
+    print(f"\ntiny_ssd {size}px on {len(x)} scenes, {epochs} epochs: data {generated:.0f}s, train {trained:.0f}s, "
           f"last epoch {({k: round(v[-1], 5) for k, v in history.items()})}, mAP@0.5 {map50:.3f}, "
           f"COCO mAP {coco_map(dets, from_labels(yv)):.3f}")
-    assert history["loss"][-1] < history["loss"][0] / 3
+    assert history["loss"][-1] < history["loss"][0] / 2
     assert map50 >= 0.8
+
+    # The exported detector on 20 new 256x256 scenes (resized to the model's size in the graph):
+    # its best box overlaps the banana with IoU >= 0.5 in most of them, in original pixels.
+    path = export_detector(model, str(tmp_path / "export"), image_size=(size, size))
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    scenes = [render_scene(np.random.default_rng([99, i]), 256, 1) for i in range(20)]
+    out = serve(image_bytes=tf.constant([encode_png(im) for im, _ in scenes]))
+    hits = 0
+    for i, (_, box) in enumerate(scenes):
+        best = out["boxes"][i, 0].numpy()
+        inter = np.prod(np.clip(np.minimum(best[2:], box[0, 2:]) - np.maximum(best[:2], box[0, :2]), 0, None))
+        union = np.prod(best[2:] - best[:2]) + np.prod(box[0, 2:] - box[0, :2]) - inter
+        hits += inter / union >= 0.5
+    print(f"exported detector: best box IoU >= 0.5 on {hits}/20 new scenes")
+    assert hits >= 15
