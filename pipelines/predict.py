@@ -92,9 +92,13 @@ def main(argv: list[str]) -> None:
         loaded = tf.saved_model.load(version_dir)
     except Exception as err:
         fail(f"cannot load a SavedModel from {version_dir}: {type(err).__name__}")
-    if "serving_default" not in loaded.signatures or not hasattr(loaded, "class_names"):
-        fail(f"{version_dir} is not a kcv classifier SavedModel (needs serving_default and class_names)")
+    if "serving_default" not in loaded.signatures:
+        fail(f"{version_dir} has no serving_default signature")
     fn = loaded.signatures["serving_default"]
+    if "num_detections" in fn.structured_outputs:
+        return predict_detections(fn, images, version_dir)
+    if not hasattr(loaded, "class_names"):
+        fail(f"{version_dir} is neither a kcv classifier (class_names) nor a detector (num_detections)")
     class_names = [c.decode() for c in loaded.class_names.numpy()]
     probabilities = []
     for start in range(0, len(images), FLAGS.batch_size):
@@ -121,6 +125,62 @@ def main(argv: list[str]) -> None:
     if FLAGS.plot:
         plot_grid(images[:FLAGS.plot_count], probs[:FLAGS.plot_count], class_names, FLAGS.plot)
         print(f"wrote {FLAGS.plot}")
+
+
+def _write_rows(header: list[str], rows) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+    tmp = FLAGS.output + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, FLAGS.output)
+
+
+def predict_detections(fn, images, version_dir: str) -> None:
+    """Detector: one CSV row per detection, `id,class,score,xmin,ymin,xmax,ymax` in original pixels."""
+    import tensorflow as tf
+
+    rows, per_image = [], []
+    for start in range(0, len(images), FLAGS.batch_size):
+        batch = images[start:start + FLAGS.batch_size]
+        out = fn(image_bytes=tf.constant([open(path, "rb").read() for _, path in batch]))
+        for i, (stem, path) in enumerate(batch):
+            n = int(out["num_detections"][i])
+            boxes, scores = out["boxes"][i, :n].numpy(), out["scores"][i, :n].numpy()
+            classes = out["classes"][i, :n].numpy()
+            per_image.append((stem, path, boxes, scores, classes))
+            rows += [[stem, int(c), f"{s:.4f}", *(f"{v:.1f}" for v in b)] for b, s, c in zip(boxes, scores, classes)]
+    _write_rows(["id", "class", "score", "xmin", "ymin", "xmax", "ymax"], rows)
+    print(f"wrote {len(rows)} detections for {len(images)} images to {FLAGS.output} using {version_dir}")
+    if FLAGS.plot:
+        plot_detections(per_image[:FLAGS.plot_count], FLAGS.plot)
+        print(f"wrote {FLAGS.plot}")
+
+
+def plot_detections(per_image, path: str, min_score: float = 0.5) -> None:
+    """A grid of images with their detections scoring at least `min_score` drawn as boxes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kcv.data.images import load_rgb
+    from kcv.viz.boxes import show_bboxes
+
+    cols = min(4, len(per_image))
+    rows = (len(per_image) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (stem, file, boxes, scores, classes) in zip(axes.flat, per_image):
+        ax.imshow(load_rgb(file))
+        keep = scores >= min_score
+        show_bboxes(ax, boxes[keep].tolist(), [f"{c}: {s:.2f}" for c, s in zip(classes[keep], scores[keep])])
+        ax.set_title(stem, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def plot_grid(images, probs, class_names, path: str) -> None:

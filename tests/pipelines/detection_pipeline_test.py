@@ -1,0 +1,44 @@
+"""tiny_ssd_bananas through kcv-train and kcv-predict (small), and the book's recipe (large)."""
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _run(args, cwd, timeout=2400):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, env=ENV,
+                          timeout=timeout)
+
+
+def test_small_detector_run_pushes_and_predicts_boxes(tmp_path):
+    out = _run(["pipelines.train", "--experiment=tiny_ssd_bananas", "--embedded_examples=48", "--epochs=1",
+                "--batch_size=16", "--min_accuracy=0"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = json.load(open(glob.glob(str(tmp_path / "runs/tiny_ssd_bananas/ExampleGen/examples/*/counts.json"))[0]))
+    assert counts["train"] == 48 and counts["eval"] == 20 and counts["max_objects"] == 1
+    metrics = json.load(open(glob.glob(str(tmp_path / "runs/tiny_ssd_bananas/Evaluator/evaluation/*/metrics.json"))[0]))
+    assert metrics["primary_metric"] == "map_50" and 0.0 <= metrics["map_50"] <= 1.0
+    images = glob.glob(str(tmp_path / "runs/tiny_ssd_bananas/embedded_data/*/bananas_val/images"))[0]
+    out = _run(["pipelines.predict", "--model_dir=saved_models/tiny_ssd_bananas", f"--input_dir={images}",
+                "--output=detections.csv", "--plot=detections.png"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = list(csv.reader(open(tmp_path / "detections.csv")))
+    assert rows[0] == ["id", "class", "score", "xmin", "ymin", "xmax", "ymax"]
+    for row in rows[1:]:
+        x1, y1, x2, y2 = map(float, row[3:])
+        assert 0 <= x1 <= x2 <= 256 and 0 <= y1 <= y2 <= 256  # pixel boxes of the 256x256 originals
+    assert (tmp_path / "detections.png").stat().st_size > 1000
+
+
+@pytest.mark.large
+def test_book_recipe_reaches_map50_on_held_out_scenes(tmp_path):
+    out = _run(["pipelines.train", "--experiment=tiny_ssd_bananas"], tmp_path, timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.load(open(glob.glob(str(tmp_path / "runs/tiny_ssd_bananas/Evaluator/evaluation/*/metrics.json"))[0]))
+    assert metrics["map_50"] >= 0.8
