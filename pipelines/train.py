@@ -50,11 +50,18 @@ def main(argv: list[str]) -> None:
         cfg = config_lib.from_flags(FLAGS)
     except ValueError as err:
         raise app.UsageError(str(err))
+    from pipelines import distribute
+    from pipelines.artifacts import PipelineError
+
+    try:  # multi_worker: the strategy must exist before any TensorFlow op; non-chief workers get scratch
+        cfg = distribute.worker_config(cfg, distribute.setup(cfg.strategy))
+    except PipelineError as err:
+        fail(str(err))
     path = cfg.write()
     logging.info("config written to %s", path)
 
     from kcv.data.errors import DataError
-    from pipelines.artifacts import PipelineError, new_run_id
+    from pipelines.artifacts import new_run_id
 
     from pipelines.tasks import get_task
 

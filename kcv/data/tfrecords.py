@@ -23,7 +23,7 @@ def write_shards(examples: Iterable[tf.train.Example], out_dir: str, num_shards:
     count = 0
     try:
         for example in examples:
-            writers[count % num_shards].write(example.SerializeToString())
+            writers[count % num_shards].write(example.SerializeToString(deterministic=True))  # byte-identical reruns
             count += 1
     finally:
         for w in writers:
