@@ -29,6 +29,12 @@ book's `cls_eval` / `bbox_eval` as fit() reports them, means over every anchor /
 epoch): `class err` = fraction of anchors whose argmax class is wrong, `bbox mae` = mean of
 |(target - pred) * mask| over all 4A entries.
 
+Measured on generated banana scenes (kcv.data.bananas, 2 shared CPU cores, batch 32): the
+book's plain SGD lr 0.2 learns slowly (mAP@0.5 on 100 held-out scenes: 0.06 after 96 steps at
+256x256, 0.10 after 288 steps at 128x128; SGD momentum 0.9 lr 0.05: 0.39 after 480 steps at
+128x128), while Adam lr 1e-3 at 128x128 on 1000 scenes reaches 0.84 after 320 steps and 0.88
+after 512 steps (about 5 minutes). A 256x256 step costs about 4x a 128x128 step.
+
 Deviations from the book, each small:
 * The model scales [0, 255] input by 1/255 (the book feeds raw 0-255 floats; the batch norm right
   after the first convolution makes the two nearly equivalent).
