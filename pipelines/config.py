@@ -141,7 +141,10 @@ def build_config(experiment: str, **overrides: Any) -> Config:
     exp = get_experiment(experiment)
     values: dict[str, Any] = dict(exp.defaults)
     if not overrides.get("data_dir"):
-        values.update(exp.embedded_defaults)
+        embedded = dict(exp.embedded_defaults)
+        if "image_size" in embedded:  # a preset size; an explicit --image_size still wins
+            values["preset_image_size"] = embedded.pop("image_size")
+        values.update(embedded)
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
@@ -155,7 +158,7 @@ def build_config(experiment: str, **overrides: Any) -> Config:
             model_kwargs[key] = None if (key == "weights" and value.lower() == "none") else value
     if "backbone" in model_kwargs:
         model_kwargs["allow_download"] = bool(values.get("download"))
-    image_size = values.pop("image_size", None)
+    image_size = values.pop("image_size", None) or values.pop("preset_image_size", None)
     if image_size:
         try:
             image_size = tuple(int(v) for v in image_size)

@@ -115,6 +115,12 @@ _add(Experiment(
     # Book: SGD lr 0.2, weight decay 5e-4, batch 32, 20 epochs, 1000 train / 100 val images.
     # The Evaluator blesses on mAP@0.5 of the exported detector on the validation scenes.
     defaults=dict(epochs=20, batch_size=32, lr=0.2, weight_decay=5e-4, min_accuracy=0.5, embedded_examples=1000),
+    # The book's recipe (256 px, plain SGD) sits at the all-background error for hundreds of steps:
+    # measured on 2 CPU cores it reaches mAP@0.5 0.06 after 10 minutes. The embedded demo therefore
+    # trains at 128x128 with Adam 1e-3 for 16 epochs (512 steps), measured at mAP@0.5 0.84-0.88
+    # on 100 held-out scenes in about 5 minutes of training.
+    embedded_defaults=dict(image_size=(128, 128), optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=16,
+                           min_accuracy=0.7),
     book="class err 3.27e-03, bbox mae 3.08e-03 after 20 epochs (pt)",
 ))
 _add(Experiment(
