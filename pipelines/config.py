@@ -35,6 +35,8 @@ flags.DEFINE_enum("backbone", None, ["resnet50", "resnet101", "resnet152", "dens
                   "Fine-tuning experiments: the keras.applications backbone (preset resnet50).")
 flags.DEFINE_string("weights", None, "Fine-tuning experiments: imagenet (Keras cache; --download to fetch), a "
                     "local .h5 path, or none (random, for offline runs).")
+flags.DEFINE_integer("trainable_layers", None, "Fine-tuning experiments: unfreeze the backbone's last N weighted "
+                     "layers (BatchNorm stays in inference mode); 0 = frozen (preset).", lower_bound=0)
 flags.DEFINE_bool("keep_imagenet_top", None, "Fine-tuning experiments: keep the backbone's 1000-way output as the "
                   "book does (needs 224x224) or use pooled features.")
 flags.DEFINE_list("components", list(COMPONENTS), "Components to run, in pipeline order; the others are "
@@ -150,12 +152,12 @@ def build_config(experiment: str, **overrides: Any) -> Config:
             values[key] = value
     model = values.pop("model", None) or exp.model
     model_kwargs = dict(exp.model_kwargs) if model == exp.model else {}
-    for key in ("backbone", "weights", "keep_imagenet_top"):
+    for key in ("backbone", "weights", "keep_imagenet_top", "trainable_layers"):
         value = values.pop(key, None)
         if value is not None:
             if "backbone" not in model_kwargs:
                 raise ValueError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
-            model_kwargs[key] = None if (key == "weights" and value.lower() == "none") else value
+            model_kwargs[key] = None if (key == "weights" and str(value).lower() == "none") else value
     if "backbone" in model_kwargs:
         model_kwargs["allow_download"] = bool(values.get("download"))
     image_size = values.pop("image_size", None) or values.pop("preset_image_size", None)
@@ -201,7 +203,7 @@ def from_flags(flag_values=FLAGS) -> Config:
     for name in TUNABLE:
         if flag_values[name].present:
             overrides[name] = flag_values[name].value
-    for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
+    for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "trainable_layers", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
                  "steps_per_epoch", "num_shards", "deterministic", "mixed_precision", "jit_compile",
                  "backup_steps"):
         overrides[name] = flag_values[name].value
