@@ -60,6 +60,7 @@ from collections.abc import Callable
 import keras
 from keras import layers, ops
 
+from kcv.models._keras_cache import find_cached, keras_cache_dir  # noqa: F401 (re-exported)
 from kcv.models.registry import register
 
 IMAGENET_INPUT_SIZE = (224, 224)
@@ -151,11 +152,6 @@ def imagenet_weights_file(backbone: str, include_top: bool) -> str:
     return (spec.top if include_top else spec.notop)[0]
 
 
-def keras_cache_dir() -> str:
-    """Keras' cache root: $KERAS_HOME or ~/.keras (read now, so tests can point it elsewhere)."""
-    return os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
-
-
 def imagenet_weights_path(
     backbone: str, include_top: bool, *, allow_download: bool = False, cache_dir: str | None = None
 ) -> str:
@@ -167,13 +163,9 @@ def imagenet_weights_path(
     """
     spec = _spec(backbone)
     file_name, md5 = spec.top if include_top else spec.notop
-    root = cache_dir or keras_cache_dir()
-    candidates = [os.path.join(root, "models", file_name)]
-    if not os.access(root, os.W_OK):
-        candidates.append(os.path.join("/tmp", ".keras", "models", file_name))
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
+    found, candidates, root = find_cached(file_name, cache_dir)
+    if found:
+        return found
     if not allow_download:
         raise ValueError(
             f"ImageNet weights for {backbone} are not in the Keras cache: {candidates[0]} is "

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from kcv.models._keras_cache import find_cached, keras_cache_dir  # noqa: F401 (re-exported)
 from kcv.models.registry import register
 
 # (filters, convs) per block: VGG-19 configuration "E" of Simonyan & Zisserman.
@@ -69,11 +70,6 @@ class CaffePreprocess(layers.Layer):
         return input_shape
 
 
-def keras_cache_dir() -> str:
-    """Keras' cache root as keras.utils.get_file uses it: $KERAS_HOME or ~/.keras."""
-    return os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
-
-
 def imagenet_weights_path(cache_dir: str | None = None, allow_download: bool = False) -> str:
     """Path of Keras' no-top VGG-19 ImageNet weights; downloads them only if `allow_download`.
 
@@ -82,13 +78,9 @@ def imagenet_weights_path(cache_dir: str | None = None, allow_download: bool = F
     FileNotFoundError with one line naming the way out when they are missing and downloading is
     not allowed.
     """
-    root = cache_dir or keras_cache_dir()
-    candidates = [os.path.join(root, "models", IMAGENET_NOTOP_FILE)]
-    if not os.access(root, os.W_OK):
-        candidates.append(os.path.join("/tmp", ".keras", "models", IMAGENET_NOTOP_FILE))
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
+    found, candidates, root = find_cached(IMAGENET_NOTOP_FILE, cache_dir)
+    if found:
+        return found
     if not allow_download:
         raise FileNotFoundError(
             f"VGG-19 ImageNet weights are not in the Keras cache ({candidates[0]}) and downloading "
