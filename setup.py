@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "keras>=3.15,<3.16",
-        "keras-cv==0.9.0",  # last release; kept behind kcv/ops
+        "keras-cv==0.9.0",  # last release; used by benchmarks and a metrics cross-check today
         "tensorflow-datasets",
         "importlib_resources",  # tensorflow-datasets 4.9.10 needs it and does not declare it
         "absl-py",

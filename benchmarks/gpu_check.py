@@ -1,17 +1,26 @@
-"""GPU check: ResNet-18 CIFAR training images/s with mixed precision + XLA, and the input pipeline.
+"""GPU check: ResNet-18 CIFAR training through pipelines.loop.train, the Trainer's only driver.
 
-    python benchmarks/gpu_check.py [--quick] [--json=PATH]
+    python benchmarks/gpu_check.py [--batch=512] [--steps=50] [--quick] [--json=PATH]
+    python benchmarks/gpu_check.py --allow_cpu      # no GPU: tiny sizes on 2 logical CPUs
 
-Exits 0 with a message when TensorFlow sees no GPU (`--allow_cpu` runs the same steps on the CPU
-with tiny sizes, to check the script itself). Runs in well under 5 minutes on one GPU:
-  1. the kcv input pipeline alone (classification_dataset, cifar augmentation, batch B) on
-     generated CIFAR-like TFRecords: images/s;
-  2. the trainer's step (kcv ResNet-18 cifar as the trainer builds it, mixed_float16 on GPU,
-     jit_compile=True, CoupledSGD) fed from one batch in GPU memory: images/s;
-  3. the same step fed by the input pipeline (`model.fit` over it, steps_per_execution to keep
-     the GPU busy): images/s, and the ratio 3 / 2 (1.00 = the pipeline is not the bottleneck).
-Target on an H100-class GPU: >= 15,000 images/s for 3, with 3 / 2 >= 0.9.
-Also: float32 without XLA for the same step, to show what mixed precision + XLA buy.
+The model is the Trainer's classifier, `kcv.models.classifier.image_classifier("resnet18",
+variant="cifar")` (normalise -> kcv ResNet-18 cifar -> float32 logits), compiled with CoupledSGD
+and trained only by `pipelines.loop.train` (never `fit`). On the machine's GPUs, in about 5
+minutes, it measures images/s of:
+  1. the kcv input pipeline alone (classification_dataset, cifar augmentation, batch B, on
+     generated CIFAR-like TFRecords, cached in memory after the first pass);
+  2. one GPU, float32 without XLA, fed from memory (one batch held in host memory);
+  3. one GPU, mixed_float16 + XLA (jit_compile), fed from memory: the training step alone;
+  4. the same model fed by the input pipeline: 4 / 3 = 1.00 means the pipeline is not the
+     bottleneck (3 and 4 alternate within one training run, so they share the machine's state);
+  5. MirroredStrategy on every GPU, mixed_float16 (+ XLA; if XLA cannot compile the replicated
+     step, the error is printed and it runs without), global batch B x GPUs, fed from memory:
+     the scaling against n x (3), and whether every replica ends with identical weights.
+Targets on an H100-class GPU: >= 15,000 images/s for 4, and 4 / 3 >= 0.9.
+It prints one table with the GPU names; it exits 1 if a loss was NaN/inf or the replicas'
+weights differ, 0 otherwise. Without a GPU it prints one line and exits 0; --allow_cpu then runs
+the same code with tiny sizes on the CPU (two logical CPUs stand in for two GPUs,
+mixed_bfloat16 instead of float16, no XLA under MirroredStrategy) to check the script itself.
 """
 from __future__ import annotations
 
@@ -22,15 +31,21 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as H  # noqa: E402
 
-TARGET = 15_000
+TARGET = 15_000  # images/s fed by the input pipeline, H100-class GPU
+BUDGET_S = 270  # no new measurement starts after this, to stay near 5 minutes
+NO_GPU = ("gpu_check: no GPU visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty); "
+          "nothing to measure: run it where TensorFlow sees a GPU (pip install 'tensorflow[and-cuda]'), "
+          "or pass --allow_cpu to check the script on the CPU")
 
 
 def parse_args(argv=None):
     p = H.parser(__doc__)
-    p.add_argument("--batch", type=int, default=512, help="global batch (default 512)")
-    p.add_argument("--examples", type=int, default=5000, help="generated training images (cached in memory)")
-    p.add_argument("--steps", type=int, default=50, help="timed steps per round")
-    p.add_argument("--allow_cpu", action="store_true", help="run on the CPU when no GPU is present (tiny sizes)")
+    p.add_argument("--batch", type=int, default=512, help="batch per GPU (default 512)")
+    p.add_argument("--steps", type=int, default=50, help="timed steps per round and measurement (default 50)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first: compilation (default 10)")
+    p.add_argument("--examples", type=int, default=5000, help="generated training images (default 5000)")
+    p.add_argument("--allow_cpu", action="store_true",
+                   help="without a GPU, run tiny sizes on two logical CPUs (checks the script)")
     args = p.parse_args(argv)
     if args.quick:
         args.steps = 30
@@ -41,107 +56,209 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    t_start = time.perf_counter()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus and not args.allow_cpu:
-        print("gpu_check: no GPU visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty); "
-              "nothing to measure. Run it on a machine with a GPU and tensorflow[and-cuda].")
+        print(NO_GPU)
         return 0
     on_gpu = bool(gpus)
+    if on_gpu:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        devices = [f"/gpu:{i}" for i in range(len(gpus))]
+    else:  # --allow_cpu: two logical CPUs, set before TensorFlow initialises its devices
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        devices = ["/cpu:0", "/cpu:1"]
     if not on_gpu or args.smoke:
-        args.batch, args.examples, args.steps = 16, 256, 2
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
+        args.batch, args.examples, args.steps, args.warmup = 4, 64, 2, 1
+    rounds = args.rounds or (1 if args.smoke or not on_gpu else 2 if args.quick else 3)
+    drain = 2 if on_gpu and not args.smoke else 0  # untimed steps when the feed switches
+
+    import tempfile
+
     import keras
     import numpy as np
 
     from input_pipeline import write_data
     from kcv.data.input import classification_dataset
+    from kcv.models.classifier import image_classifier
     from kcv.optim.coupled_decay import CoupledSGD
-    from resnet18_train import kcv_model
+    from pipelines import loop
+    from resnet18_train import MEAN, NUM_CLASSES, SHAPE, STD
 
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    machine = (", ".join(f"{d} {n}" for d, n in zip(devices, names)) if on_gpu
+               else "no GPU: --allow_cpu, 2 logical CPUs")
+    print(f"gpu_check: TensorFlow {tf.__version__}, Keras {keras.__version__}; {len(gpus)} GPU(s): {machine}",
+          flush=True)
     info = H.machine()
-    info.update(H.versions("tensorflow", "keras"), gpus=[g.name for g in gpus],
-                gpu_details=[tf.config.experimental.get_device_details(g) for g in gpus],
-                settings={"batch": args.batch, "examples": args.examples, "steps": args.steps})
-    t_start = time.perf_counter()
-    import tempfile
-    tmp = tempfile.TemporaryDirectory(prefix="kcv_gpu_check_")
-    H.log(f"writing {args.examples} images")
-    folder = write_data(tmp.name, args.examples)
+    info.update(H.versions("tensorflow", "keras"), gpus=names, devices=devices,
+                settings={"batch": args.batch, "examples": args.examples, "steps": args.steps,
+                          "warmup": args.warmup, "rounds": rounds, "driver": "pipelines.loop.train"})
+    low = "mixed_float16" if on_gpu else "mixed_bfloat16"  # float16 on CPUs is emulated and very slow
     b = args.batch
 
-    def dataset():
-        # cached after the first pass, so a few thousand images stand for any dataset size
-        return classification_dataset(folder, batch_size=b, training=True, image_size=(32, 32),
+    tmp = tempfile.TemporaryDirectory(prefix="kcv_gpu_check_")
+    H.log(f"writing {args.examples} generated images as TFRecords")
+    folder = write_data(tmp.name, args.examples)
+    # One dataset object for every use: its in-memory cache, once complete, serves every iterator.
+    pipeline = classification_dataset(folder, batch_size=b, training=True, image_size=SHAPE[:2],
                                       augment="cifar").repeat()
 
-    # 1. pipeline alone
-    it = iter(dataset())
+    # 1. the input pipeline alone
+    iterator = iter(pipeline)
     for _ in range(2 * max(1, args.examples // b)):  # the first pass fills the cache
-        next(it)
+        next(iterator)
     start = time.perf_counter()
-    for _ in range(args.steps):
-        x, _ = next(it)
-    x.numpy()
-    pipeline_ips = args.steps * b / (time.perf_counter() - start)
-    H.log(f"pipeline alone: {pipeline_ips:.0f} images/s")
+    for _ in range(args.steps * rounds):
+        images, _ = next(iterator)
+    images.numpy()
+    pipeline_rate = args.steps * rounds * b / (time.perf_counter() - start)
+    del iterator  # no background prefetching while the training steps are timed
+    H.log(f"input pipeline alone: {pipeline_rate:.0f} images/s")
 
-    def build(policy: str, jit: bool):
+    rng = np.random.default_rng(0)
+
+    def from_memory(global_batch: int):
+        x = rng.uniform(0, 255, (global_batch, *SHAPE)).astype("float32")
+        y = rng.integers(0, NUM_CLASSES, global_batch).astype("int32")
+        return tf.data.Dataset.from_tensors((x, y)).repeat()  # one batch in host memory, no pipeline work
+
+    def build(strategy, policy: str, jit: bool) -> keras.Model:
         keras.mixed_precision.set_global_policy(policy)
         try:
-            model = kcv_model()
+            with strategy.scope():
+                model = image_classifier("resnet18", num_classes=NUM_CLASSES, input_shape=SHAPE, mean=MEAN,
+                                         std=STD, variant="cifar")
+                model.compile(optimizer=CoupledSGD(learning_rate=0.01, momentum=0.9, l2=5e-4),
+                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                              metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=jit)
         finally:
             keras.mixed_precision.set_global_policy("float32")
-        model.compile(optimizer=CoupledSGD(learning_rate=0.01, momentum=0.9, l2=5e-4),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                      jit_compile=jit, steps_per_execution=10 if on_gpu else 1)
         return model
 
-    policy = "mixed_float16" if on_gpu else "mixed_bfloat16"
-    rng = np.random.default_rng(0)
-    x_mem = tf.constant(rng.uniform(0, 255, (b, 32, 32, 3)).astype("float32"))
-    y_mem = tf.constant(rng.integers(0, 10, b).astype("int32"))
-    mem_ds = tf.data.Dataset.from_tensors((x_mem, y_mem)).repeat().prefetch(2)
+    class Clock(keras.callbacks.Callback):
+        """The time at the end of every step (pipelines.loop reads each step's logs back, so a
+        step has finished on the device when its callback runs) and every loss."""
 
-    def fit_rate(model, ds) -> float:
-        # warm-up: compile, and at least one full pass so the pipeline's cache is complete
-        warm = max(10, args.steps // 2, 2 * args.examples // b) if on_gpu else 1
-        model.fit(ds, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)
-        start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
-        return args.steps * b / (time.perf_counter() - start)
+        def __init__(self):
+            super().__init__()
+            self.ends: list[float] = []
+            self.losses: list[float] = []
 
-    fast = build(policy, jit=True)
-    pipe_ds = dataset()  # one dataset object: its completed cache is shared by every fit() call
-    results = {}
-    rounds = 1 if args.smoke or not on_gpu else 2
-    for r in range(rounds):  # interleave memory-fed and pipeline-fed runs of the same model
-        results.setdefault("memory", []).append(fit_rate(fast, mem_ds))
-        results.setdefault("pipeline", []).append(fit_rate(fast, pipe_ds))
-        H.log(f"round {r + 1}: memory {results['memory'][-1]:.0f}, pipeline {results['pipeline'][-1]:.0f} images/s")
-    slow = build("float32", jit=False)
-    results["fp32"] = [fit_rate(slow, mem_ds)]
-    table = H.Table(f"GPU check: ResNet-18 cifar training, batch {b} ({'GPU' if on_gpu else 'CPU, --allow_cpu'})",
-                    "images/s", higher_better=True, ratio_label="this / mem")
-    table.add("input pipeline alone", [pipeline_ips])
-    table.add(f"train {policy} + XLA, fed from memory", results["memory"])
-    table.add(f"train {policy} + XLA, fed by the pipeline", results["pipeline"])
-    table.add("train float32, no XLA, fed from memory", results["fp32"])
-    base = table.rows[1].stats.median
-    for row in table.rows[2:]:
+        def on_train_begin(self, logs=None):
+            self.ends = [time.perf_counter()]
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+            self.losses.append(float(logs["loss"]))
+
+    def measure(strategy, policy: str, jit: bool, feeds: dict):
+        """Train one model with pipelines.loop.train on a schedule of feeds: a warm-up on each,
+        then `rounds` rounds of (`drain` untimed + `args.steps` timed steps) on each in turn.
+        Returns ({feed: [images/s per round]}, all losses finite, model)."""
+        global_batch = b * strategy.num_replicas_in_sync
+        labels = list(feeds)
+        # one entry per step: (feed, round of a timed step or None)
+        schedule: list[tuple[str, int | None]] = [(f, None) for f in labels for _ in range(args.warmup)]
+        for r in range(rounds):
+            for f in labels:
+                schedule += [(f, None)] * drain + [(f, r)] * args.steps
+        choice = tf.data.Dataset.from_tensor_slices(np.array([labels.index(f) for f, _ in schedule], np.int64))
+        data = tf.data.Dataset.choose_from_datasets([feeds[f] for f in labels], choice)
+        model = build(strategy, policy, jit)
+        clock = Clock()
+        loop.train(model, data, epochs=1, steps_per_epoch=len(schedule), callbacks=[clock], verbose=0)
+        rates: dict[str, list[float]] = {f: [] for f in labels}
+        i = 0
+        while i < len(schedule):  # each run of timed steps is one sample
+            if schedule[i][1] is None:
+                i += 1
+                continue
+            j = i
+            while j < len(schedule) and schedule[j] == schedule[i]:
+                j += 1
+            rates[schedule[i][0]].append((j - i) * global_batch / (clock.ends[j] - clock.ends[i]))
+            i = j
+        return rates, bool(np.all(np.isfinite(clock.losses))), model
+
+    failures: list[str] = []
+    one = tf.distribute.OneDeviceStrategy(devices[0])
+    H.log(f"one device ({devices[0]}): float32, no XLA, fed from memory")
+    fp32, ok, _ = measure(one, "float32", False, {"memory": from_memory(b)})
+    failures += [] if ok else ["float32: a loss was NaN/inf"]
+    H.log(f"one device ({devices[0]}): {low} + XLA, fed from memory and by the input pipeline")
+    fast, ok, _ = measure(one, low, True, {"memory": from_memory(b), "pipeline": pipeline})
+    failures += [] if ok else [f"{low} + XLA: a loss was NaN/inf"]
+
+    table = H.Table(f"GPU check: ResNet-18 cifar training via pipelines.loop.train, batch {b} per device, "
+                    f"on {machine}", "images/s", higher_better=True, ratio_label="vs row 3")
+    table.add(f"1. input pipeline alone (batch {b})", [pipeline_rate])
+    table.add("2. 1 device, float32, no XLA, fed from memory", fp32["memory"])
+    base = table.add(f"3. 1 device, {low} + XLA, fed from memory", fast["memory"]).median
+    fed = table.add(f"4. 1 device, {low} + XLA, fed by the input pipeline", fast["pipeline"]).median
+    for row in table.rows[:2] + table.rows[3:]:
         row.ratio = f"{row.stats.median / base:.2f}x"
-    fed = table.rows[2].stats.median
-    verdicts = [H.verdict("training fed by the pipeline", fed, TARGET, True, unit=" img/s"),
-                H.verdict("pipeline-fed / memory-fed (pipeline not the bottleneck)", fed / base, 0.9, True)]
-    if not on_gpu:
-        verdicts = ["[info] CPU run (--allow_cpu): numbers only check that the script works"]
+
+    mirrored_note = None
+    if len(devices) < 2:
+        mirrored_note = "5. MirroredStrategy: skipped, only one GPU"
+    elif time.perf_counter() - t_start > BUDGET_S:
+        mirrored_note = f"5. MirroredStrategy: skipped, past the {BUDGET_S} s budget"
+    else:
+        mirrored = tf.distribute.MirroredStrategy(devices)
+        n = mirrored.num_replicas_in_sync
+        feeds = {"memory": from_memory(b * n)}
+        label = f"{low} + XLA"
+        if not on_gpu:  # XLA cannot compile the collectives on logical CPUs
+            label = f"{low}, no XLA (logical CPUs)"
+            rates, ok, model = measure(mirrored, low, False, feeds)
+        else:
+            H.log(f"MirroredStrategy on {n} GPUs: {low} + XLA, global batch {b * n}")
+            try:
+                rates, ok, model = measure(mirrored, low, True, feeds)
+            except Exception as err:  # noqa: BLE001 - report it, then measure without XLA
+                lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [""]
+                reason = next((ln for ln in lines if "XLA" in ln or "ompil" in ln or "support" in ln), lines[-1])
+                print(f"gpu_check: XLA under MirroredStrategy failed: {type(err).__name__}: {reason[:200]}",
+                      flush=True)
+                label = f"{low}, no XLA (XLA failed)"
+                rates, ok, model = measure(mirrored, low, False, feeds)
+        failures += [] if ok else ["MirroredStrategy: a loss was NaN/inf"]
+        stats = table.add(f"5. MirroredStrategy x {n}, {label}, fed from memory (global batch {b * n})",
+                          rates["memory"])
+        scaling = stats.median / (n * base)
+        table.rows[-1].ratio = f"{stats.median / base:.2f}x"
+        table.rows[-1].note = f"scaling {scaling:.2f} of {n} x row 3"
+        differ = []
+        for var in loop.state_variables(model):  # weights, BatchNorm statistics, optimizer slots
+            copies = [np.asarray(c) for c in mirrored.experimental_local_results(var.value)]
+            if not all(np.array_equal(copies[0], c) for c in copies[1:]):
+                differ.append(var.path)
+        mirrored_note = (f"[{'MET ' if not differ else 'MISS'}] MirroredStrategy: the {n} replicas end with "
+                         f"identical weights, BatchNorm statistics and optimizer slots"
+                         + (f" (differ: {', '.join(differ[:5])})" if differ else ""))
+        failures += [f"MirroredStrategy: the replicas' {', '.join(differ[:5])} differ"] if differ else []
+        info["mirrored"] = {"replicas": n, "label": label, "scaling": round(scaling, 3), "differ": differ}
+
+    if on_gpu and not args.smoke:
+        verdicts = [H.verdict("training fed by the input pipeline (row 4)", fed, TARGET, True, unit=" img/s"),
+                    H.verdict("pipeline-fed / memory-fed, row 4 / row 3 (pipeline not the bottleneck)",
+                              fed / base, 0.9, True),
+                    f"[info] {low} + XLA / float32 (row 3 / row 2): {base / table.rows[1].stats.median:.2f}x"]
+    else:
+        verdicts = ["[info] tiny sizes (--allow_cpu or --smoke): the numbers only show that the script works"]
+    verdicts.append(mirrored_note)
+    verdicts += [f"[FAIL] {f}" for f in failures]
     info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     tmp.cleanup()
     H.finish([table], info, args.json, verdicts)
-    return 0
+    print(f"gpu_check: {'OK' if not failures else 'FAILED: ' + '; '.join(failures)} in {info['elapsed_s']:.0f} s",
+          flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python benchmarks/input_pipeline.py [--quick] [--json=PATH]
 
-Data: N generated CIFAR-like 32x32 PNGs (kcv.data.shapes) written as 4 GZIP TFRecord shards of the
+Data: N generated CIFAR-like 32x32 PNGs (kcv.data.synthetic.shapes) written as 4 GZIP TFRecord shards of the
 kcv Example schema, read by `kcv.data.input.classification_dataset` exactly as the trainer reads
 them (training=True, augment="cifar", batch 128, shuffle, cache, prefetch). One process, oneDNN
 on (as the binaries set it), contenders interleaved after warm-up.
@@ -46,7 +46,7 @@ def parse_args(argv=None):
 def write_data(root: str, n: int) -> str:
     from kcv.data.images import encode_png
     from kcv.data.schema import make_example
-    from kcv.data.shapes import SHAPE_CLASSES, make_images
+    from kcv.data.synthetic.shapes import SHAPE_CLASSES, make_images
     from kcv.data.tfrecords import write_shards
 
     images, labels = make_images(n, seed=0, size=SIZE[0])

@@ -3,9 +3,10 @@
     python benchmarks/resnet18_train.py [--quick] [--json=PATH]
 
 Contenders (all on the same random batch, 32x32x3 in [0, 255], 10 classes, normalisation inside):
-  kcv                      kcv.models.resnet18(variant="cifar") as the trainer builds and compiles it
-                           (Normalization -> backbone -> float32 logits, CoupledSGD momentum 0.9,
-                           L2 5e-4, sparse CE from logits + accuracy): oneDNN on, float32, no XLA
+  kcv                      kcv.models.classifier.image_classifier("resnet18", variant="cifar"), as the
+                           trainer builds and compiles it (Normalization -> kcv ResNet-18 cifar ->
+                           float32 logits, CoupledSGD momentum 0.9, L2 5e-4, sparse CE from logits
+                           + accuracy): oneDNN on, float32, no XLA
   kcv oneDNN off           the same with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's default on this CPU)
   kcv XLA                  compile(jit_compile=True), oneDNN on          (full run only)
   kcv XLA oneDNN off       compile(jit_compile=True), oneDNN off         (full run only)
@@ -64,19 +65,16 @@ def parse_args(argv=None):
 
 # ---- TensorFlow side ----------------------------------------------------------------------------
 def kcv_model(bf16: bool = False):
+    """The classifier the trainer builds (kcv.models.classifier.image_classifier: normalise ->
+    ResNet-18 cifar -> float32 logits); under mixed_bfloat16 when `bf16`."""
     import keras
-    import numpy as np
-    import kcv.models
+    from kcv.models.classifier import image_classifier
 
     if bf16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        # What pipelines/tasks/classification.build_model makes: normalise -> backbone -> float32.
-        backbone = kcv.models.resnet18(num_classes=NUM_CLASSES, input_shape=SHAPE, variant="cifar")
-        inputs = keras.Input(SHAPE, name="images")
-        x = keras.layers.Normalization(mean=list(MEAN), variance=list(np.square(STD)), name="normalize")(inputs)
-        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(backbone(x))
-        return keras.Model(inputs, logits, name="kcv_resnet18")
+        return image_classifier("resnet18", num_classes=NUM_CLASSES, input_shape=SHAPE, mean=MEAN, std=STD,
+                                variant="cifar", name="kcv_resnet18")
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

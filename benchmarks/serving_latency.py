@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from kcv.data.images import encode_png
-    from kcv.data.shapes import SHAPE_CLASSES, make_images
+    from kcv.data.synthetic.shapes import SHAPE_CLASSES, make_images
     from kcv.serving.classifier import export_classifier
     from resnet18_train import kcv_model
 

@@ -97,7 +97,9 @@ def transfer(
 
     extractor: a model mapping (1, h, w, 3) RGB in [0, 1] to `{"content": ..., "style": ...}`
     (dicts or lists of feature maps); default `kcv.models.vgg.vgg19_features(weights=weights,
-    allow_download=allow_download, seed=seed)` with the book's layers.
+    allow_download=allow_download, seed=seed)` with the book's layers, where `weights` is
+    "imagenet", "none" (or "random": seeded random initialisation) or a local .h5 path, as in
+    `kcv.models.pretrained`.
     callback(step, logs) runs after each step with logs "content", "style", "tv" (weighted, as
     the book plots them) and "lr" (the rate that step used).
 

@@ -1,13 +1,18 @@
-"""Artifact folders (DESIGN.md section 5): run ids, latest-run lookup, atomic publishing.
+"""Artifact folders (ARCHITECTURE.md): run ids, the vocabulary file, atomic publishing.
 
-Components never import each other; they agree only on these paths. An artifact is written under
+Components never import each other; they receive artifact folders from the run record
+(pipelines/run_record.py). An artifact is written under
 a hidden temporary name and renamed into place when complete, so a reader never sees half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import os
+import secrets
 import shutil
+from typing import IO, Iterator
 
 EXAMPLES = ("ExampleGen", "examples")
 TRANSFORM = ("Transform", "transform_graph")
@@ -23,22 +28,23 @@ class PipelineError(RuntimeError):
 
 
 def new_run_id() -> str:
-    """Sortable, unique-enough run id: UTC time to the microsecond."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    """Sortable, unique run id: UTC time to the microsecond, then random hex, so two runs started
+    at the same moment on one pipeline root never share artifact folders."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def artifact_dir(root: str, kind: tuple[str, str]) -> str:
     return os.path.join(root, *kind)
 
 
-def latest(root: str, kind: tuple[str, str], required_by: str = "") -> str:
-    """The newest complete run folder of an artifact; PipelineError if there is none."""
-    base = artifact_dir(root, kind)
-    runs = sorted(d for d in os.listdir(base) if not d.startswith(".")) if os.path.isdir(base) else []
-    if not runs:
-        who = f" (needed by {required_by})" if required_by else ""
-        raise PipelineError(f"no {kind[0]} artifact under {base}{who}: run {kind[0]} first")
-    return os.path.join(base, runs[-1])
+VOCABULARY = "labels.txt"  # in the examples artifact: the one class vocabulary, one name a line
+
+
+def read_vocabulary(examples_dir: str) -> list[str]:
+    """The class vocabulary ExampleGen wrote (empty for unlabelled data)."""
+    with open(os.path.join(examples_dir, VOCABULARY)) as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
 
 
 class Publish:
@@ -64,3 +70,28 @@ class Publish:
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
         return False
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the file `path` (made if missing; released by the kernel
+    if the process dies, so a killed holder never blocks the next one)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_lock(path: str) -> IO | None:
+    """An exclusive lock on `path` if nobody holds it (the open handle: close it to release), else None."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle

@@ -1,210 +1,420 @@
-"""kcv-train's flags and the one frozen config they resolve to.
+"""kcv-train's configuration: one typed, nested, frozen tree, each setting declared once.
 
-Precedence: a flag given on the command line > the experiment preset > the flag's default. The
-resolved config is written to <pipeline_root>/config.json before any component runs.
+A setting is a dataclass field made with `setting(...)`: its type (the annotation), default,
+help, validation (choices, bounds, a check) and whether it is a command-line flag. The absl
+flags are generated from these declarations (`define_flags`), presets are partial trees of the
+same shape (pipelines/experiments.py), and `config.json` round-trips to an equal object.
+
+Precedence: a flag given on the command line > the preset's embedded-data tree (only without
+--data_dir) > the preset > the declaration's default.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from typing import Any
+import types
+import typing
+from typing import Any, Callable
 
-from absl import flags
-
-from pipelines.experiments import EXPERIMENTS, get_experiment
+from pipelines.run_record import write_atomically
 
 COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 LR_SCHEDULES = ("constant", "step", "factor", "multistep", "cosine", "exponential", "poly")
+BACKBONES = ("resnet50", "resnet101", "resnet152", "densenet121", "mobilenet_v3_small", "mobilenet_v3_large",
+             "efficientnet_b0")
 
-FLAGS = flags.FLAGS
 
-flags.DEFINE_string("experiment", None, f"Preset to run: {', '.join(sorted(EXPERIMENTS))}.")
-flags.DEFINE_bool("list_experiments", False, "List the experiments with their data and book results, then exit.")
-flags.DEFINE_string("data_dir", None, "Data folder for the experiment's source (Kaggle layout, class folders, "
-                    "or tensorflow-datasets data_dir). Without it the embedded generated data is used.")
-flags.DEFINE_bool("download", False, "Allow tensorflow-datasets to download missing data.")
-flags.DEFINE_string("pipeline_root", None, "Artifact root (default runs/<experiment>).")
-flags.DEFINE_string("serving_model_dir", None, "Where the Pusher puts versions (default saved_models/<experiment>).")
-flags.DEFINE_string("model", None, "Registered model to train instead of the preset's (its preset arguments are "
-                    "then dropped), e.g. simple_cnn for a quick check.")
-flags.DEFINE_list("image_size", None, "H,W the model sees, overriding the preset (e.g. 64,64 for a quick run).")
-flags.DEFINE_enum("backbone", None, ["resnet50", "resnet101", "resnet152", "densenet121", "mobilenet_v3_small",
-                                     "mobilenet_v3_large", "efficientnet_b0"],
-                  "Fine-tuning experiments: the keras.applications backbone (preset resnet50).")
-flags.DEFINE_string("weights", None, "Fine-tuning experiments: imagenet (Keras cache; --download to fetch), a "
-                    "local .h5 path, or none (random, for offline runs).")
-flags.DEFINE_integer("trainable_layers", None, "Fine-tuning experiments: unfreeze the backbone's last N weighted "
-                     "layers (BatchNorm stays in inference mode); 0 = frozen (preset).", lower_bound=0)
-flags.DEFINE_bool("keep_imagenet_top", None, "Fine-tuning experiments: keep the backbone's 1000-way output as the "
-                  "book does (needs 224x224) or use pooled features.")
-flags.DEFINE_list("components", list(COMPONENTS), "Components to run, in pipeline order; the others are "
-                  "read from their latest artifacts, e.g. --components=Evaluator,Pusher.")
-flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
-flags.DEFINE_integer("epochs", None, "Training epochs (preset).", lower_bound=1)
-flags.DEFINE_integer("batch_size", None, "Global batch size; per replica it is this / replicas (preset).", lower_bound=1)
-flags.DEFINE_enum("optimizer", None, ["sgd", "adam"], "Optimizer (preset).")
-flags.DEFINE_float("lr", None, "Learning rate for the loss averaged over the batch (preset).", lower_bound=0.0)
-flags.DEFINE_float("d_lr", None, "GANs: the discriminator's learning rate (0 = same as --lr) (preset).", lower_bound=0.0)
-flags.DEFINE_float("momentum", None, "SGD momentum (preset).", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("weight_decay", None, "Weight decay added to the gradient, torch/mxnet style (preset).", lower_bound=0.0)
-flags.DEFINE_string("lr_schedule", None, "Learning-rate schedule NAME[:key=value,...] with NAME one of "
-                    f"{', '.join(LR_SCHEDULES)}, e.g. cosine:max_update=20,final_lr=0.01,warmup_steps=5 "
-                    "(epochs); `step` takes --lr_period/--lr_decay (preset).")
-flags.DEFINE_integer("lr_period", None, "Epochs between step decays (preset).", lower_bound=1)
-flags.DEFINE_float("lr_decay", None, "Factor applied every lr_period epochs (preset).", lower_bound=0.0)
-flags.DEFINE_float("valid_ratio", None, "Fraction of the smallest class held out per class for evaluation (preset).")
-flags.DEFINE_float("min_accuracy", None, "Evaluator blesses only at or above this accuracy (preset).")
-flags.DEFINE_float("max_regression", None, "Evaluator refuses a model worse than the last pushed one by more (preset).")
-flags.DEFINE_integer("embedded_examples", None, "Size of the embedded generated data set (preset).", lower_bound=20)
-flags.DEFINE_integer("steps_per_epoch", 0, "Cap on training steps per epoch (0 = the whole split).", lower_bound=0)
-flags.DEFINE_integer("num_shards", 2, "TFRecord shards per split.", lower_bound=1)
-flags.DEFINE_integer("seed", None, "Seed for splits, shuffling, augmentation and initialisation (preset, usually 0).")
-flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism (slower).")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "float16", "bfloat16"],
-                  "Mixed-precision compute dtype. bfloat16 measured ~1.5x faster training on CPUs with "
-                  "AMX/AVX512-BF16; none (float32) reproduces the book's numbers.")
-flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation of the train step.")
-flags.DEFINE_integer("backup_steps", 0, "Also save the resumable training backup (<pipeline_root>/Trainer/model_run/"
-                     "backup) every N steps, not only at epoch ends (0 = epoch ends only).", lower_bound=0)
+class ConfigError(ValueError):
+    """A setting is unknown, of the wrong type or out of range; the message is one line."""
 
-TUNABLE = ("epochs", "batch_size", "optimizer", "lr", "d_lr", "momentum", "weight_decay", "lr_schedule", "lr_period",
-           "lr_decay", "valid_ratio", "min_accuracy", "max_regression", "embedded_examples", "seed")
+
+def setting(default: Any = None, help: str = "", *, flag: str | bool = True, choices: tuple | None = None,
+            lower: float | None = None, upper: float | None = None, open_bounds: bool = False,
+            check: Callable[[Any], str | None] | None = None, fingerprint: bool = True) -> Any:
+    """Declare one setting.
+
+    flag: True = a flag named like the field, a string = that flag name, False = preset only.
+    lower/upper: inclusive bounds (exclusive with open_bounds). check: returns an error or None.
+    fingerprint: False for settings that do not change what is trained (paths, strategy,
+      thresholds): a training backup is resumed only when every fingerprinted setting matches.
+    """
+    meta = dict(help=help, flag=flag, choices=choices, lower=lower, upper=upper, open_bounds=open_bounds,
+                check=check, fingerprint=fingerprint)
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _image_size(value) -> str | None:
+    if value is not None and (len(value) != 2 or min(value) <= 0):
+        return f"must be H,W with positive integers, got {','.join(map(str, value))}"
+    return None
+
+
+def _schedule(value: str) -> str | None:
+    name = value.partition(":")[0].strip()
+    return None if name in LR_SCHEDULES else f"{value!r}: unknown schedule; use one of {', '.join(LR_SCHEDULES)}"
+
+
+def _components(value: tuple) -> str | None:
+    unknown = [c for c in value if c not in COMPONENTS]
+    if unknown:
+        return f"unknown components {unknown}; use {', '.join(COMPONENTS)}"
+    return None if value else f"must name at least one of {', '.join(COMPONENTS)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: str = setting("", "Source spec read from --data_dir (kcv.data.sources.open_source).", flag=False)
+    embedded: str = setting("", "Embedded generator used without --data_dir (kcv.data.synthetic).", flag=False)
+    data_dir: str | None = setting(None, "Data folder for the experiment's source (Kaggle layout, class folders, or "
+                                   "tensorflow-datasets data_dir). Without it the embedded generated data is used.")
+    download: bool = setting(False, "Allow tensorflow-datasets (and Keras weights) to download missing data.")
+    embedded_examples: int = setting(1000, "Size of the embedded generated data set.", lower=20)
+    valid_ratio: float = setting(0.1, "Fraction of the smallest class held out per class for evaluation.",
+                                 lower=0.0, upper=1.0, open_bounds=True)
+    num_shards: int = setting(2, "TFRecord shards per split.", lower=1, fingerprint=False)
+    augment: str = setting("none", "Training augmentation.", flag=False, choices=("none", "flip", "cifar", "imagenet"))
+    resize_mode: str = setting("stretch", "How images reach the model's size.", flag=False,
+                               choices=("stretch", "center_crop"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    name: str = setting("", "Registered model to train instead of the preset's (its preset arguments are then "
+                        "dropped), e.g. simple_cnn for a quick check.", flag="model")
+    kwargs: dict = setting({}, "Builder keyword arguments.", flag=False)
+    image_size: tuple[int, int] | None = setting(None, "H,W the model sees (e.g. 64,64 for a quick run).",
+                                                 check=_image_size)
+    channels: int = setting(3, "Image channels the model takes.", flag=False, lower=0)
+    normalize: bool = setting(True, "Normalise inputs with the Transform statistics (False: the backbone carries "
+                              "its own preprocessing).", flag=False)
+    backbone: str | None = setting(None, "Fine-tuning experiments: the keras.applications backbone.", choices=BACKBONES)
+    weights: str | None = setting(None, "Fine-tuning experiments: imagenet (Keras cache; --download to fetch), a "
+                                  "local .h5 path, or none (random, for offline runs).")
+    trainable_layers: int | None = setting(None, "Fine-tuning experiments: unfreeze the backbone's last N weighted "
+                                           "layers (BatchNorm stays in inference mode); 0 = frozen.", lower=0)
+    keep_imagenet_top: bool | None = setting(None, "Fine-tuning experiments: keep the backbone's 1000-way output "
+                                             "as the book does (needs 224x224) or use pooled features.")
+
+    def builder_kwargs(self, allow_download: bool) -> dict:
+        """Keyword arguments for the registered builder: the preset's, plus the fine-tuning settings."""
+        kwargs = dict(self.kwargs)
+        if self.backbone is not None:
+            for key in ("backbone", "weights", "keep_imagenet_top", "trainable_layers"):
+                value = getattr(self, key)
+                if value is not None:
+                    kwargs[key] = None if (key == "weights" and value.lower() == "none") else value
+            kwargs["allow_download"] = allow_download
+        return kwargs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = setting(10, "Training epochs.", lower=1)
+    batch_size: int = setting(128, "Global batch size; per replica it is this / replicas.", lower=1)
+    optimizer: str = setting("sgd", "Optimizer.", choices=("sgd", "adam"))
+    lr: float = setting(0.1, "Learning rate for the loss averaged over the batch.", lower=0.0)
+    d_lr: float = setting(0.0, "GANs: the discriminator's learning rate (0 = same as --lr).", lower=0.0)
+    momentum: float = setting(0.0, "SGD momentum.", lower=0.0, upper=1.0)
+    weight_decay: float = setting(0.0, "Weight decay added to the gradient, torch/mxnet style.", lower=0.0)
+    adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
+                                 lower=0.0, upper=1.0)
+    lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...] with NAME one of "
+                               f"{', '.join(LR_SCHEDULES)}, e.g. cosine:max_update=20,final_lr=0.01,warmup_steps=5 "
+                               "(epochs); `step` takes --lr_period/--lr_decay.", check=_schedule)
+    lr_period: int = setting(1, "Epochs between step decays.", lower=1)
+    lr_decay: float = setting(1.0, "Factor applied every lr_period epochs.", lower=0.0)
+    steps_per_epoch: int = setting(0, "Cap on training steps per epoch (0 = the whole split).", lower=0)
+    backup_steps: int = setting(0, "Also save the resumable training backup every N steps, not only at epoch "
+                                "ends (0 = epoch ends only).", lower=0, fingerprint=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    min_accuracy: float = setting(0.2, "Evaluator blesses only at or above this value of the task's primary metric "
+                                  "(accuracy, mAP@0.5, or the fraction of generator checks passed).",
+                                  fingerprint=False)
+    max_regression: float = setting(0.02, "Evaluator refuses a model worse than the last pushed one by more.",
+                                    fingerprint=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    strategy: str = setting("default", "tf.distribute strategy.", choices=STRATEGIES, fingerprint=False)
+    seed: int = setting(0, "Seed for splits, shuffling, augmentation and initialisation.")
+    deterministic: bool = setting(False, "Enable TensorFlow op determinism (slower).")
+    mixed_precision: str = setting("none", "Mixed-precision compute dtype. bfloat16 measured ~1.5x faster training "
+                                   "on CPUs with AMX/AVX512-BF16; none (float32) reproduces the book's numbers.",
+                                   choices=("none", "float16", "bfloat16"))
+    jit_compile: str = setting("auto", "XLA compilation of the train step.", choices=("auto", "true", "false"),
+                               fingerprint=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathsConfig:
+    pipeline_root: str = setting("", "Artifact root (default runs/<experiment>).", fingerprint=False)
+    serving_model_dir: str = setting("", "Where the Pusher puts versions (default saved_models/<experiment>).",
+                                     fingerprint=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    experiment: str
-    task: str
-    model: str
-    model_kwargs: dict
-    source: str
-    embedded: str
-    embedded_source: str
-    image_size: tuple
-    channels: int
-    augment: str
-    resize_mode: str
-    labelled: bool
-    normalize: bool
-    data_dir: str | None
-    download: bool
-    pipeline_root: str
-    serving_model_dir: str
-    components: tuple
-    strategy: str
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    d_lr: float
-    momentum: float
-    weight_decay: float
-    lr_schedule: str
-    lr_period: int
-    lr_decay: float
-    valid_ratio: float
-    min_accuracy: float
-    max_regression: float
-    embedded_examples: int
-    steps_per_epoch: int
-    num_shards: int
-    seed: int
-    deterministic: bool
-    mixed_precision: str
-    jit_compile: str
-    book: str = ""
-    backup_steps: int = 0
+    experiment: str = setting("", "Preset to run (see --list_experiments).")
+    task: str = setting("", "Task class (pipelines/tasks).", flag=False)
+    book: str = setting("", "The book's reported result.", flag=False, fingerprint=False)
+    components: tuple[str, ...] = setting(COMPONENTS, "Components to run, in pipeline order; the others' artifacts "
+                                          "come from the run named by --run_id, e.g. --components=Evaluator,Pusher.",
+                                          check=_components, fingerprint=False)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    paths: PathsConfig = dataclasses.field(default_factory=PathsConfig)
+
+    # ---- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples -> lists, as in config.json
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    def write(self, path: str | None = None) -> str:
-        path = path or os.path.join(self.pipeline_root, "config.json")
+    @classmethod
+    def from_dict(cls, tree: dict) -> "Config":
+        """Strict: an unknown key or a wrong type is a ConfigError naming the setting."""
+        return _build(cls, tree, "")
+
+    def write(self, path: str) -> str:
+        """Write config.json atomically (a unique temporary name: concurrent runs may share a root)."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(self.to_json() + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, self.to_json() + "\n")
         return path
 
     @classmethod
     def read(cls, path: str) -> "Config":
         with open(path) as f:
-            data = json.load(f)
-        data["image_size"] = tuple(data["image_size"])
-        data["components"] = tuple(data["components"])
-        return cls(**data)
+            return cls.from_dict(json.load(f))
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with dotted settings changed: cfg.replace(**{"training.epochs": 1})."""
+        return Config.from_dict(merge(self.to_dict(), unflatten(changes)))
+
+    def fingerprinted(self) -> dict:
+        """The settings that determine what is trained (see `setting(fingerprint=...)`)."""
+        return _fingerprinted(self)
 
 
-def build_config(experiment: str, **overrides: Any) -> Config:
-    """The config for `experiment` with keyword overrides (None = use the preset)."""
-    exp = get_experiment(experiment)
-    values: dict[str, Any] = dict(exp.defaults)
-    if not overrides.get("data_dir"):
-        embedded = dict(exp.embedded_defaults)
-        if "image_size" in embedded:  # a preset size; an explicit --image_size still wins
-            values["preset_image_size"] = embedded.pop("image_size")
-        values.update(embedded)
-    for key, value in overrides.items():
-        if value is not None:
-            values[key] = value
-    model = values.pop("model", None) or exp.model
-    model_kwargs = dict(exp.model_kwargs) if model == exp.model else {}
-    for key in ("backbone", "weights", "keep_imagenet_top", "trainable_layers"):
-        value = values.pop(key, None)
-        if value is not None:
-            if "backbone" not in model_kwargs:
-                raise ValueError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
-            model_kwargs[key] = None if (key == "weights" and str(value).lower() == "none") else value
-    if "backbone" in model_kwargs:
-        model_kwargs["allow_download"] = bool(values.get("download"))
-    image_size = values.pop("image_size", None) or values.pop("preset_image_size", None)
-    if image_size:
-        try:
-            image_size = tuple(int(v) for v in image_size)
-            assert len(image_size) == 2 and min(image_size) > 0
-        except (ValueError, AssertionError):
-            raise ValueError(f"--image_size must be H,W with positive integers, got {','.join(map(str, image_size))}") from None
-    else:
-        image_size = tuple(exp.image_size)
-    components = tuple(values.pop("components", COMPONENTS))
-    unknown = [c for c in components if c not in COMPONENTS]
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
+            "evaluation": EvaluationConfig, "runtime": RuntimeConfig, "paths": PathsConfig}
+
+
+# ---- building and checking ---------------------------------------------------------------------
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """`value` as type `hint` (JSON lists -> tuples, ints -> floats); ConfigError otherwise."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__} {value!r}")
+        item = args[0]
+        return tuple(_coerce(v, item, where) for v in value)
+    if hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check(field: dataclasses.Field, value: Any, where: str) -> None:
+    meta = field.metadata
+    if value is None:
+        return
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{where} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    lower, upper, open_ = meta.get("lower"), meta.get("upper"), meta.get("open_bounds")
+    if lower is not None and (value <= lower if open_ else value < lower):
+        raise ConfigError(f"{where} must be {'>' if open_ else '>='} {lower}, got {value}")
+    if upper is not None and (value >= upper if open_ else value > upper):
+        raise ConfigError(f"{where} must be {'<' if open_ else '<='} {upper}, got {value}")
+    if meta.get("check"):
+        problem = meta["check"](value)
+        if problem:
+            raise ConfigError(f"{where} {problem}")
+
+
+def describe(section: str, field: dataclasses.Field) -> str:
+    """How a setting is named in errors: `training.lr (--lr)`."""
+    name = f"{section}.{field.name}" if section else field.name
+    flag = flag_name(field)
+    return f"{name} (--{flag})" if flag else name
+
+
+def _build(cls, tree: dict, section: str):
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{section or 'config'} must be a mapping, got {type(tree).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - set(fields))
     if unknown:
-        raise ValueError(f"unknown components {unknown}; use {', '.join(COMPONENTS)}")
-    components = tuple(c for c in COMPONENTS if c in components)
-    schedule_name = str(values["lr_schedule"]).partition(":")[0].strip()
-    if schedule_name not in LR_SCHEDULES:
-        raise ValueError(f"--lr_schedule {values['lr_schedule']!r}: unknown schedule; use one of {', '.join(LR_SCHEDULES)}")
-    if not 0.0 < values["valid_ratio"] < 1.0:
-        raise ValueError(f"--valid_ratio must be between 0 and 1, got {values['valid_ratio']}")
-    return Config(
-        experiment=exp.name, task=exp.task, model=model, model_kwargs=model_kwargs,
-        source=exp.source, embedded=exp.embedded, embedded_source=exp.embedded_source,
-        image_size=image_size, channels=exp.channels, augment=exp.augment,
-        resize_mode=exp.resize_mode, labelled=exp.labelled, normalize=exp.normalize,
-        data_dir=values.pop("data_dir", None), download=values.pop("download", False),
-        pipeline_root=values.pop("pipeline_root", None) or os.path.join("runs", exp.name),
-        serving_model_dir=values.pop("serving_model_dir", None) or os.path.join("saved_models", exp.name),
-        components=components,
-        strategy=values.pop("strategy", "default"),
-        steps_per_epoch=values.pop("steps_per_epoch", 0), num_shards=values.pop("num_shards", 2),
-        deterministic=values.pop("deterministic", False),
-        mixed_precision=values.pop("mixed_precision", "none"), jit_compile=values.pop("jit_compile", "auto"),
-        book=exp.book, backup_steps=values.pop("backup_steps", 0),
-        **{k: values[k] for k in TUNABLE},
-    )
+        prefix = f"{section}." if section else ""
+        raise ConfigError(f"unknown setting {prefix}{unknown[0]} (known in {section or 'config'}: "
+                          f"{', '.join(sorted(fields))})")
+    hints = _hints(cls)
+    values = {}
+    for name, value in tree.items():
+        field = fields[name]
+        if name in SECTIONS and not section:
+            values[name] = _build(SECTIONS[name], value, name)
+            continue
+        where = describe(section, field)
+        value = _coerce(value, hints[name], where)
+        _check(field, value, where)
+        values[name] = value
+    return cls(**values)
 
 
-def from_flags(flag_values=FLAGS) -> Config:
+def _fingerprinted(obj) -> dict:
+    out = {}
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if dataclasses.is_dataclass(value):
+            out[field.name] = _fingerprinted(value)
+        elif field.metadata.get("fingerprint", True):
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge of partial config trees; `override` wins leaf by leaf."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in SECTIONS:
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def unflatten(flat: dict) -> dict:
+    """{"training.epochs": 1} -> {"training": {"epochs": 1}}."""
+    tree: dict = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+# ---- flags -------------------------------------------------------------------------------------
+def flag_name(field: dataclasses.Field) -> str | None:
+    flag = field.metadata.get("flag", False)
+    return None if flag is False else (field.name if flag is True else flag)
+
+
+def flag_settings() -> list[tuple[str, str, dataclasses.Field, Any]]:
+    """(flag name, dotted setting, field, type hint) for every setting that is a flag."""
+    out = []
+    for section, cls in [("", Config), *SECTIONS.items()]:
+        hints = _hints(cls)
+        for field in dataclasses.fields(cls):
+            name = flag_name(field)
+            if name and field.name not in SECTIONS:
+                out.append((name, f"{section}.{field.name}" if section else field.name, field, hints[field.name]))
+    return out
+
+
+def define_flags(flag_values) -> None:
+    """Define one absl flag per flag setting, default None (= not given: the preset decides)."""
+    from absl import flags
+
+    for name, dotted, field, hint in flag_settings():
+        meta = field.metadata
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_ = f"{meta['help']} [{dotted}; default {shown}, presets may change it]"
+        inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        base = inner[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+        bounds = {k: v for k, v in (("lower_bound", meta["lower"]), ("upper_bound", meta["upper"]))
+                  if v is not None and not meta["open_bounds"]}
+        if meta["choices"]:
+            flags.DEFINE_enum(name, None, list(meta["choices"]), help_, flag_values=flag_values)
+        elif typing.get_origin(base) is tuple:
+            flags.DEFINE_list(name, None, help_, flag_values=flag_values)
+        elif base is bool:
+            flags.DEFINE_bool(name, None, help_, flag_values=flag_values)
+        elif base is int:
+            flags.DEFINE_integer(name, None, help_, flag_values=flag_values, **bounds)
+        elif base is float:
+            flags.DEFINE_float(name, None, help_, flag_values=flag_values, **bounds)
+        else:
+            flags.DEFINE_string(name, None, help_, flag_values=flag_values)
+
+
+def flag_overrides(flag_values) -> dict:
+    """The settings given on the command line, as a partial tree (typed as the declarations)."""
+    flat = {}
+    for name, dotted, _, hint in flag_settings():
+        flag = flag_values[name]
+        if not flag.present:
+            continue
+        value = flag.value
+        if dotted == "model.image_size":
+            try:
+                value = [int(v) for v in value]
+            except ValueError:
+                raise ConfigError(f"--image_size must be H,W with positive integers, got {','.join(value)}") from None
+        flat[dotted] = value
+    return unflatten(flat)
+
+
+def build_config(experiment: str, overrides: dict | None = None) -> Config:
+    """The config of preset `experiment` with a partial tree of overrides (e.g. from flags)."""
+    from pipelines.experiments import get_experiment
+
+    exp = get_experiment(experiment)
+    overrides = overrides or {}
+    tree = merge({"experiment": exp.name, "task": exp.task, "book": exp.book}, exp.preset)
+    if not overrides.get("data", {}).get("data_dir"):
+        tree = merge(tree, exp.embedded)
+    model_override = overrides.get("model", {}).get("name")
+    if model_override and model_override != tree["model"].get("name"):
+        # Another registered model: the preset's builder arguments (and a pretrained backbone's own
+        # preprocessing) belong to its model; the image size and channels stay the data's.
+        tree["model"] = {k: v for k, v in tree["model"].items() if k not in (
+            "kwargs", "normalize", "backbone", "weights", "keep_imagenet_top", "trainable_layers")}
+    fine_tuning = tree["model"].get("backbone") is not None
+    for key in ("backbone", "weights", "keep_imagenet_top", "trainable_layers"):
+        if overrides.get("model", {}).get(key) is not None and not fine_tuning:
+            raise ConfigError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
+    tree = merge(tree, overrides)
+    tree["paths"] = {"pipeline_root": os.path.join("runs", exp.name),
+                     "serving_model_dir": os.path.join("saved_models", exp.name),
+                     **{k: v for k, v in tree.get("paths", {}).items() if v}}
+    if "components" in tree:  # pipeline order, whatever order they were given in
+        given = tuple(tree["components"])
+        problem = _components(given)
+        if problem:
+            raise ConfigError(f"components (--components) {problem}")
+        tree["components"] = [c for c in COMPONENTS if c in given]
+    return Config.from_dict(tree)
+
+
+def from_flags(flag_values) -> Config:
     """Resolve absl flags (explicitly given ones win over the preset) into a Config."""
-    overrides: dict[str, Any] = {}
-    for name in TUNABLE:
-        if flag_values[name].present:
-            overrides[name] = flag_values[name].value
-    for name in ("model", "image_size", "backbone", "weights", "keep_imagenet_top", "trainable_layers", "data_dir", "download", "pipeline_root", "serving_model_dir", "components", "strategy",
-                 "steps_per_epoch", "num_shards", "deterministic", "mixed_precision", "jit_compile",
-                 "backup_steps"):
-        overrides[name] = flag_values[name].value
-    return build_config(flag_values.experiment, **overrides)
+    return build_config(flag_values.experiment, flag_overrides(flag_values))

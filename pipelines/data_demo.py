@@ -15,7 +15,7 @@ from absl import app, flags
 from pipelines.cli import run_app
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("source", None, "kaggle_cifar10, kaggle_dog, class_folders, images, or tfds:<name>.")
+flags.DEFINE_string("source", None, "kaggle_cifar10, kaggle_dog, class_folders, images, points_csv, bananas, or tfds:<name>.")
 flags.DEFINE_string("data_dir", None, "The folder to read.")
 flags.DEFINE_bool("download", False, "Allow tensorflow-datasets to download.")
 flags.DEFINE_bool("decode", True, "Decode every image (finds corrupt files).")
@@ -33,17 +33,22 @@ def fail(message: str) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from kcv.data import synthetic
     from kcv.data.errors import DataError
-    from pipelines.components.example_gen import EMBEDDED
 
     if FLAGS.write_embedded:
-        if FLAGS.write_embedded not in EMBEDDED:
-            raise app.UsageError(f"--write_embedded: unknown {FLAGS.write_embedded!r}; use one of {', '.join(EMBEDDED)}")
+        if FLAGS.write_embedded not in synthetic.GENERATORS:
+            raise app.UsageError(f"--write_embedded: unknown {FLAGS.write_embedded!r}; "
+                                 f"use one of {', '.join(synthetic.list_generators())}")
         if not FLAGS.output:
             raise app.UsageError("--output is required with --write_embedded")
-        if os.path.exists(FLAGS.output) and os.listdir(FLAGS.output):
-            fail(f"--output {FLAGS.output} is not empty")
-        EMBEDDED[FLAGS.write_embedded](FLAGS.output, FLAGS.examples, FLAGS.seed)
+        if os.path.exists(FLAGS.output):
+            if not os.path.isdir(FLAGS.output):
+                fail(f"--output {FLAGS.output} is a file, not a folder")
+            if os.listdir(FLAGS.output):
+                fail(f"--output {FLAGS.output} is not empty")
+            os.rmdir(FLAGS.output)  # write() fills only a folder that is not there yet
+        synthetic.write(FLAGS.write_embedded, FLAGS.output, FLAGS.examples, FLAGS.seed)
         print(f"wrote {FLAGS.write_embedded} ({FLAGS.examples} examples) to {FLAGS.output}")
         return
     if not FLAGS.source:

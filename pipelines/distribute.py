@@ -7,7 +7,7 @@ temporary folder that is deleted (TensorFlow's advice for saving under MultiWork
 
 MultiWorkerMirroredStrategy must exist before the process runs its first TensorFlow op (TF raises
 "Collective ops must be configured at program startup"), and ExampleGen/Transform run ops before
-the Trainer. So kcv-train calls `setup(cfg.strategy)` first; `make_strategy` then hands the
+the Trainer. So kcv-train calls `setup(cfg.runtime.strategy)` first; `make_strategy` then hands the
 Trainer that same instance; `worker_config` gives non-chief workers a scratch pipeline root and
 drops the chief-only components.
 """
@@ -81,7 +81,7 @@ def setup(strategy_name: str) -> Worker:
 
 
 def worker_config(cfg, worker: Worker):
-    """The config this process runs: the chief's is `cfg`; another worker gets a private scratch
+    """The config this process runs (None: nothing): the chief's is `cfg`; another worker gets a private scratch
     --pipeline_root (deleted when the process exits) and no Evaluator/Pusher, so workers sharing a
     --pipeline_root never race on it and exactly one model is evaluated and pushed. The other
     workers' ExampleGen reproduces the chief's examples (same flags and seed -> same records)."""
@@ -89,10 +89,12 @@ def worker_config(cfg, worker: Worker):
         return cfg
     scratch = tempfile.mkdtemp(prefix=f"kcv-{worker.task_type}{worker.task_index}-")
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    components = tuple(c for c in cfg.components if c not in CHIEF_ONLY)
+    components = [c for c in cfg.components if c not in CHIEF_ONLY]
+    if not components:
+        return None  # e.g. --components=Evaluator,Pusher: nothing for this worker to do
     logging.info("%s %d is not the chief: artifacts go to %s (deleted at exit); %s run on the chief only",
                  worker.task_type, worker.task_index, scratch, " and ".join(CHIEF_ONLY))
-    return dataclasses.replace(cfg, pipeline_root=scratch, components=components)
+    return cfg.replace(**{"paths.pipeline_root": scratch, "components": components})
 
 
 def make_strategy(name: str):

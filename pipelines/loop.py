@@ -10,9 +10,10 @@ resumed after a kill executes the same graph as an uninterrupted one. It calls t
 `train_step` / `test_step` (compiled classifiers, the GAN's own step, the detector's), so there is
 no per-model loop. Callbacks, History and the progress bar behave as under fit.
 
-`Backup` is the loop's resumable state: model variables (weights, BatchNorm statistics, seed
-generator states), every optimizer's variables (slots, iteration count, so the learning-rate
-schedule position) and the global step, which fixes the position in the seeded data stream.
+`Backup` is the loop's resumable state, one `tf.train.Checkpoint` (variables matched by object
+path): model variables (weights, BatchNorm statistics, seed generator states), every optimizer's
+variables (slots, iteration count, so the learning-rate schedule position) and the global step,
+which fixes the position in the seeded data stream.
 """
 from __future__ import annotations
 
@@ -223,9 +224,20 @@ def train(
 
 
 # ---- resumable state ------------------------------------------------------------------------
+def _named_optimizers(model: keras.Model) -> dict[str, keras.optimizers.Optimizer]:
+    """Every optimizer the model holds, by attribute name: the compiled `optimizer` and any other
+    attribute (a GAN's `d_optimizer` / `g_optimizer`); one object may appear under two names."""
+    named: dict[str, keras.optimizers.Optimizer] = {}
+    if model.optimizer is not None:
+        named["optimizer"] = model.optimizer
+    for name, value in sorted(vars(model).items()):
+        if isinstance(value, keras.optimizers.Optimizer):
+            named.setdefault(name, value)
+    return named
+
+
 def _optimizers(model: keras.Model) -> list:
-    found = [model.optimizer] + [v for v in vars(model).values() if isinstance(v, keras.optimizers.Optimizer)]
-    unique: dict[int, Any] = {id(o): o for o in found if o is not None}
+    unique: dict[int, Any] = {id(o): o for o in _named_optimizers(model).values()}
     return list(unique.values())
 
 
@@ -242,12 +254,73 @@ def state_variables(model: keras.Model) -> list:
     return out
 
 
+def _seed_generator_states(model: keras.Model) -> dict[str, Any]:
+    """The state variable of every `keras.random.SeedGenerator` in the model, keyed by its object
+    path: the path of the layer holding it in the model's checkpoint graph, then the attribute
+    (e.g. a Dropout's "model/_operations/5/seed_generator", a GAN's "model/seed_generator").
+
+    Needed because a SeedGenerator is no Trackable: under Keras 3.15 `tf.train.Checkpoint(model=m)`
+    saves the weights, BatchNorm statistics and the optimizers' variables, but not a Dropout's or
+    a GAN's seed_generator_state (checked with `tf.train.list_variables`), so a resumed run would
+    draw other noise.
+    """
+    import tensorflow as tf
+
+    states: dict[str, Any] = {}
+    generators: set[int] = set()
+    visited = {id(model)}
+    queue = [("model", model)]
+    while queue:  # breadth first, children by name: each object under its shortest path
+        path, obj = queue.pop(0)
+        if isinstance(obj, keras.layers.Layer):
+            # public attributes first: a Dropout's "seed_generator" rather than Keras's own list
+            for name, value in sorted(vars(obj).items(), key=lambda item: (item[0].startswith("_"), item[0])):
+                if isinstance(value, keras.random.SeedGenerator):
+                    found = [(name, value)]
+                elif isinstance(value, (list, tuple)):
+                    found = [(f"{name}/{i}", v) for i, v in enumerate(value)
+                             if isinstance(v, keras.random.SeedGenerator)]
+                else:
+                    continue
+                for key, generator in found:
+                    if id(generator) not in generators:
+                        generators.add(id(generator))
+                        states[f"{path}/{key}"] = generator.state
+        for name, child in sorted(tf.train.TrackableView.children(obj).items()):
+            if id(child) not in visited and not isinstance(child, (keras.Variable, tf.Variable)):
+                visited.add(id(child))
+                queue.append((f"{path}/{name}", child))
+    return states
+
+
+def _checkpoint(model: keras.Model, step) -> Any:
+    """The `tf.train.Checkpoint` of the training state; variables are matched by object path.
+
+    model: Keras tracks its layers' weights and BatchNorm statistics and the compiled optimizer
+      (layers by their place in the model, e.g. model/_operations/1/_kernel);
+    optimizers: every optimizer by attribute name (slots, iterations);
+    seed_generators: what Keras leaves untracked (see `_seed_generator_states`);
+    step: the global step.
+    Raises PipelineError if any of `state_variables(model)` would still be missing.
+    """
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint(model=model, optimizers=_named_optimizers(model),
+                               seed_generators=_seed_generator_states(model), step=step)
+    tracked = {id(obj) for obj in tf.train.TrackableView(root).descendants()}
+    missing = [v.path for v in state_variables(model) if id(v) not in tracked]
+    if missing:
+        raise PipelineError(f"the backup cannot track these variables of the model: {', '.join(missing)}")
+    return root
+
+
 def broadcast_from_chief(strategy, variables: list, step: int) -> int:
     """Give every worker the chief's values of `variables` (and its `step`); returns the step.
 
     Only the chief reads the backup, so the workers need no shared disk. One all-reduce per
     dtype: replica 0 (the chief's) contributes its values, the others zeros, so the sum is
-    exactly the chief's values.
+    exactly the chief's values. Every worker passes the same list (the same program built the
+    same model), so the values arrive where they came from.
     """
     import tensorflow as tf
 
@@ -280,29 +353,73 @@ def broadcast_from_chief(strategy, variables: list, step: int) -> int:
     return int(result[-1])
 
 
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _all_finite(variables: list) -> bool:
+    import tensorflow as tf
+
+    checks = [tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))) for v in variables
+              if tf.as_dtype(v.dtype).is_floating]
+    return bool(tf.reduce_all(tf.stack(checks))) if checks else True  # one device -> host sync
+
+
 class Backup(keras.callbacks.Callback):
-    """Resumable training state in `<directory>/state.npz`, written atomically.
+    """Resumable training state: a `tf.train.Checkpoint` under `directory`, replaced atomically.
+
+    On disk (`directory`):
+      backup.json                  {"format", "fingerprint", "step", "checkpoint"}: the pointer,
+                                   written to backup.json.tmp, fsynced, then renamed over
+      step-<8 digits>/state.index  the checkpoint it names (tf.train.Checkpoint.write of
+      step-<8 digits>/state.data-00000-of-00001   `_checkpoint`), written whole into
+                                   .tmp-step-<8 digits>/, fsynced, then renamed
+    A save writes the new checkpoint folder, then the pointer, then deletes older folders, so a
+    kill -9 at any moment leaves the previous pointer and the folder it names whole.
 
     Saved after every `every_steps` global steps (0: only at epoch ends) and at every epoch end,
-    never with a NaN/inf loss or state. The file carries a fingerprint of the run's configuration and
-    data: `restore` uses it only when the fingerprint matches (else it is discarded: a changed
-    flag or changed data start afresh). Under multi_worker only the chief reads and writes it;
-    `restore` then broadcasts the chief's state. `discard()` after the model is exported, as
-    BackupAndRestore does after success.
+    never with a NaN/inf loss or state. The pointer carries a fingerprint of the run's
+    configuration and data, read before any variable: `restore` loads the checkpoint only when it
+    matches (else the backup is deleted with a warning: a changed flag or changed data start
+    afresh). A backup that cannot be read, or does not fit the model, is a PipelineError saying to
+    delete it. Under multi_worker only the chief reads and writes it; `restore` then broadcasts
+    the chief's state. `discard()` after the model is exported, as BackupAndRestore does.
     """
 
-    FILE = "state.npz"
+    POINTER = "backup.json"
+    PREFIX = "state"
+    FORMAT = 1
 
     def __init__(self, directory: str, fingerprint: str, *, every_steps: int = 0, chief: bool = True):
         super().__init__()
         self.directory = directory
-        self.path = os.path.join(directory, self.FILE)
+        self.path = directory  # what an error message names (delete it to start afresh)
+        self.pointer = os.path.join(directory, self.POINTER)
         self.fingerprint = fingerprint
         self.every_steps = int(every_steps)
         self.chief = chief
         self.step = 0
         self.saved_step: int | None = None
+        self._root = None  # (model, its tf.train.Checkpoint, the step variable)
 
+    # ---- the checkpoint object ----------------------------------------------------------------
+    def _state(self, model: keras.Model):
+        import tensorflow as tf
+
+        if self._root is None or self._root[0] is not model:
+            with tf.init_scope():
+                step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self._root = (model, _checkpoint(model, step), step)
+        return self._root[1], self._root[2]
+
+    def _unreadable(self, why: str) -> PipelineError:
+        return PipelineError(f"backup {self.path} is unreadable ({why}); delete it to start afresh")
+
+    # ---- restore --------------------------------------------------------------------------------
     def restore(self, model: keras.Model) -> int:
         """Load the backup into `model` if it is this run's; returns the global step to start at."""
         import tensorflow as tf
@@ -311,55 +428,97 @@ class Backup(keras.callbacks.Callback):
             for optimizer in _optimizers(model):
                 if not optimizer.built:
                     optimizer.build(model.trainable_variables)
-        variables = state_variables(model)
+        checkpoint, step_variable = self._state(model)
         step = 0
-        if self.chief and os.path.exists(self.path):
-            step = self._load(variables)
+        if self.chief and os.path.exists(self.pointer):
+            step = self._load(checkpoint, step_variable)
         if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            step = broadcast_from_chief(model.distribute_strategy, variables, step)
+            step = broadcast_from_chief(model.distribute_strategy, state_variables(model), step)
         self.step = self.saved_step = step
         return step
 
-    def _load(self, variables: list) -> int:
+    def _read_pointer(self) -> dict:
         try:
-            with np.load(self.path) as data:
-                meta = json.loads(str(data["__meta__"]))
-                if meta.get("fingerprint") != self.fingerprint:
-                    logging.warning("backup %s is from another configuration or other data; starting afresh", self.path)
-                    os.remove(self.path)
-                    return 0
-                # Shapes, not paths: Keras numbers auto-named layers and optimizers per process.
-                if [shape for _, shape in meta["variables"]] != [list(v.shape) for v in variables]:
-                    raise PipelineError(f"backup {self.path} does not match the model's variables; "
-                                        "delete it to start afresh")
-                for i, var in enumerate(variables):
-                    var.assign(data[f"v{i:05d}"])
-                step = int(meta["step"])
-        except (OSError, ValueError, KeyError) as err:  # unreadable: a kill can only leave state.npz.tmp
-            raise PipelineError(f"backup {self.path} is unreadable ({type(err).__name__}); delete it") from None
-        logging.info("resuming from backup %s at global step %d", self.path, step)
-        return step
+            with open(self.pointer) as f:
+                meta = json.load(f)
+            name = meta.get("checkpoint")
+            if (meta.get("format") != self.FORMAT or not isinstance(meta.get("step"), int)
+                    or not isinstance(name, str) or not name.startswith("step-") or os.sep in name):
+                raise ValueError("unknown format")
+            return meta
+        except (OSError, ValueError, AttributeError) as err:
+            raise self._unreadable(f"{self.POINTER}: {type(err).__name__}") from None
 
+    def _load(self, checkpoint, step_variable) -> int:
+        meta = self._read_pointer()
+        if meta.get("fingerprint") != self.fingerprint:
+            logging.warning("backup %s is from another configuration or other data; starting afresh", self.path)
+            self._clear()
+            return 0
+        prefix = os.path.join(self.directory, meta["checkpoint"], self.PREFIX)
+        try:
+            status = checkpoint.read(prefix)
+            # Every object of the model and every value of the checkpoint matched by object path.
+            status.assert_consumed()
+        except AssertionError as err:
+            first = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:160]
+            raise PipelineError(f"backup {self.path} does not match the model ({first}); "
+                                "delete it to start afresh") from None
+        except Exception as err:  # noqa: BLE001 - the reader raises OpErrors, IndexError ("Read less bytes"), ...
+            raise self._unreadable(f"{meta.get('checkpoint')}: {type(err).__name__}") from None
+        if int(step_variable.numpy()) != meta["step"]:
+            raise self._unreadable(f"step {int(step_variable.numpy())} in the checkpoint, "
+                                   f"{meta['step']} in {self.POINTER}")
+        logging.info("resuming from backup %s at global step %d", self.path, meta["step"])
+        return meta["step"]
+
+    # ---- save -----------------------------------------------------------------------------------
     def save(self) -> None:
         if not self.chief or self.saved_step == self.step:
             return
-        variables = state_variables(self.model)
-        meta = {"fingerprint": self.fingerprint, "step": self.step,
-                "variables": [[v.path, list(v.shape)] for v in variables]}
-        arrays = {f"v{i:05d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+        checkpoint, step_variable = self._state(self.model)
         # A step's loss is computed before its update: a finite loss can come with diverged weights.
-        if not all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"):
+        if not _all_finite(state_variables(self.model)):
             logging.warning("not backing up step %d: the training state holds NaN/inf", self.step)
             return
         os.makedirs(self.directory, exist_ok=True)
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, __meta__=np.asarray(json.dumps(meta)), **arrays)
+        name, n = f"step-{self.step:08d}", 0
+        while os.path.exists(os.path.join(self.directory, name)):  # never touch a complete folder before the commit
+            n += 1
+            name = f"step-{self.step:08d}-{n}"
+        final = os.path.join(self.directory, name)
+        tmp = os.path.join(self.directory, f".tmp-{name}")
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a kill during an earlier save
+        step_variable.assign(self.step)
+        checkpoint.write(os.path.join(tmp, self.PREFIX))
+        for entry in os.listdir(tmp):
+            _fsync(os.path.join(tmp, entry))
+        _fsync(tmp)
+        os.replace(tmp, final)
+        meta = {"format": self.FORMAT, "fingerprint": self.fingerprint, "step": self.step, "checkpoint": name}
+        with open(self.pointer + ".tmp", "w") as f:
+            json.dump(meta, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)  # a kill leaves the previous state.npz whole
+        os.replace(self.pointer + ".tmp", self.pointer)  # the commit: a kill before it keeps the old one
+        _fsync(self.directory)
+        self._clear(keep=name)
         self.saved_step = self.step
 
+    def _clear(self, keep: str | None = None) -> None:
+        """Delete every checkpoint folder and temporary but `keep` (and, without `keep`, the pointer)."""
+        if not os.path.isdir(self.directory):
+            return
+        for entry in os.listdir(self.directory):
+            path = os.path.join(self.directory, entry)
+            if entry == keep or (keep is not None and entry == self.POINTER):
+                continue
+            if entry.startswith(("step-", ".tmp-")) and os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif entry == self.POINTER or entry == self.POINTER + ".tmp":
+                os.remove(path)
+
+    # ---- callback hooks ---------------------------------------------------------------------------
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         if self.every_steps and self.step % self.every_steps == 0 and finite_losses(logs):

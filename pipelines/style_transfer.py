@@ -3,7 +3,7 @@
   kcv-style-transfer --content=rainier.jpg --style=autumn-oak.jpg --output=out.png
   kcv-style-transfer ... --image_size=300,450 --steps=500 --weights=imagenet --download
   kcv-style-transfer ... --weights=/path/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
-  kcv-style-transfer ... --weights=random        # no ImageNet knowledge: a smoke test only
+  kcv-style-transfer ... --weights=random        # = --weights=none: no ImageNet knowledge, a smoke test only
 
 Writes the synthesised image to --output and the loss curves beside it (<output>_losses.png).
 Nothing is written unless the run succeeds.
@@ -14,7 +14,7 @@ import os
 import sys
 import uuid
 
-from absl import app, flags
+from absl import flags
 
 from pipelines.cli import run_app
 
@@ -30,10 +30,12 @@ flags.DEFINE_integer("lr_period", 50, "Steps between learning-rate decays.")
 flags.DEFINE_float("content_weight", 1.0, "Content-loss weight (book: 1).")
 flags.DEFINE_float("style_weight", 1e4, "Style-loss weight (book: 1e4).")
 flags.DEFINE_float("tv_weight", 10.0, "Total-variation weight (book: 10).")
+# The vocabulary of kcv.models.pretrained (WEIGHTS_CHOICES), spelled out here so --help needs no TensorFlow.
 flags.DEFINE_string("weights", "imagenet",
-                    "VGG-19 weights: imagenet (Keras cache ~/.keras/models/), a local .h5 path, or random.")
+                    "VGG-19 weights: imagenet (Keras cache ~/.keras/models/; --download fetches it), none "
+                    "(random initialisation; random is the same) or the path of a local .h5 / .weights.h5 file.")
 flags.DEFINE_boolean("download", False, "Allow downloading the ImageNet weights into the Keras cache.")
-flags.DEFINE_integer("seed", 0, "Seed for --weights=random.")
+flags.DEFINE_integer("seed", 0, "Seed of the random initialisation (--weights=none / random).")
 
 NAME = "kcv-style-transfer"
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -140,8 +142,6 @@ def main(argv: list[str]) -> None:
         fail(f"--steps must be at least 1, got {FLAGS.steps}")
     if FLAGS.lr <= 0 or FLAGS.lr_period < 1 or FLAGS.lr_decay <= 0:
         fail("--lr and --lr_decay must be positive and --lr_period at least 1")
-    if FLAGS.weights not in ("imagenet", "random") and not os.path.isfile(os.path.expanduser(FLAGS.weights)):
-        fail(f"--weights={FLAGS.weights}: no such file (use imagenet, random or a local .h5 path)")
     content = read_image("content", FLAGS.content)
     style_image = read_image("style", FLAGS.style)
 
@@ -149,15 +149,20 @@ def main(argv: list[str]) -> None:
 
     import keras
 
+    from kcv.models.pretrained import PretrainedWeightsError, resolve_weights
     from kcv.models.vgg import vgg19_features
     from kcv.style import transfer
 
+    try:  # the file to load (downloaded first with --download), or None for random initialisation
+        weights = resolve_weights("vgg19", FLAGS.weights, include_top=False, allow_download=FLAGS.download)
+    except PretrainedWeightsError as err:
+        fail(str(err))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            extractor = vgg19_features(weights=FLAGS.weights, allow_download=FLAGS.download, seed=FLAGS.seed)
-        except (FileNotFoundError, ValueError, OSError) as err:
-            fail(_first_line(err))
+            extractor = vgg19_features(weights=weights or "none", seed=FLAGS.seed)
+        except PretrainedWeightsError as err:  # a file that does not load
+            fail(str(err))
     for warning in caught:
         print(f"{NAME}: warning: {warning.message}", file=sys.stderr)
 

@@ -2,16 +2,15 @@
 
   kcv-train --experiment=resnet18_cifar10                       # embedded data, book settings
   kcv-train --experiment=resnet18_cifar10 --data_dir=DIR        # a Kaggle CIFAR-10 folder
-  kcv-train --experiment=resnet18_cifar10 --components=Evaluator,Pusher
+  kcv-train --experiment=resnet18_cifar10 --components=Evaluator,Pusher [--run_id=ID]
   kcv-train --list_experiments
 
-TensorFlow is imported only after the flags parse, so --help answers at once.
+Every run writes <pipeline_root>/runs/<run_id>.json (pipelines/run_record.py). TensorFlow is
+imported only after the flags parse, so --help answers at once.
 """
 from __future__ import annotations
 
-import importlib
 import sys
-import time
 
 from absl import app, flags, logging
 
@@ -20,9 +19,10 @@ from pipelines.cli import run_app
 from pipelines.experiments import EXPERIMENTS
 
 FLAGS = flags.FLAGS
-
-_MODULES = {"ExampleGen": "example_gen", "Transform": "transform", "Trainer": "trainer",
-            "Evaluator": "evaluator", "Pusher": "pusher"}
+config_lib.define_flags(FLAGS)
+flags.DEFINE_bool("list_experiments", False, "List the experiments with their data and book results, then exit.")
+flags.DEFINE_string("run_id", None, "With --components not starting at ExampleGen: the run whose artifacts to "
+                    "continue from (default: the newest complete record under <pipeline_root>/runs).")
 
 
 def list_experiments() -> str:
@@ -54,38 +54,29 @@ def main(argv: list[str]) -> None:
     from pipelines.artifacts import PipelineError
 
     try:  # multi_worker: the strategy must exist before any TensorFlow op; non-chief workers get scratch
-        cfg = distribute.worker_config(cfg, distribute.setup(cfg.strategy))
+        cfg = distribute.worker_config(cfg, distribute.setup(cfg.runtime.strategy))
     except PipelineError as err:
         fail(str(err))
-    path = cfg.write()
+    if cfg is None:
+        print("kcv-train: nothing to run on this worker (the Evaluator and the Pusher run on the chief)")
+        return
+    path = cfg.write(f"{cfg.paths.pipeline_root}/config.json")
     logging.info("config written to %s", path)
 
     from kcv.data.errors import DataError
-    from pipelines.artifacts import new_run_id
-
-    from pipelines.tasks import get_task
+    from pipelines.runner import run_pipeline
 
     try:
-        get_task(cfg.task).preflight(cfg)
-    except PipelineError as err:
-        fail(str(err))
-    run_id = new_run_id()
-    for component in cfg.components:
-        start = time.time()
-        logging.info("=== %s (run %s) ===", component, run_id)
-        module = importlib.import_module(f"pipelines.components.{_MODULES[component]}")
-        try:
-            result = module.run(cfg, run_id)
-        except (DataError, PipelineError) as err:
-            fail(f"{component}: {err}")
-        except FileNotFoundError as err:
-            fail(f"{component}: {err}")
-        logging.info("%s done in %.1fs: %s", component, time.time() - start, result)
-        print(f"{component}: {result}", flush=True)
+        record = run_pipeline(cfg, continue_run=FLAGS.run_id,
+                              report=lambda name, summary: print(f"{name}: {summary}", flush=True))
+    except (DataError, PipelineError, FileNotFoundError) as err:
+        component = getattr(err, "component", None)
+        fail(f"{component}: {err}" if component else str(err))
+    print(f"run record: {record.path}", flush=True)
 
 
 def run() -> None:
-    run_app(main, config_lib.__name__, prog="kcv-train")
+    run_app(main, config_lib.__name__, __name__, prog="kcv-train")
 
 
 if __name__ == "__main__":

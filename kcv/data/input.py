@@ -1,10 +1,13 @@
-"""The tf.data input function for classification: TFRecord shards -> (images, labels) batches.
+"""The tf.data input functions: TFRecord shards of the one Example schema -> batches per task.
+
+Classification (images, labels), detection (images, padded label rows), GAN points and images.
 
 Images come out float32 in [0, 255], (batch, H, W, C); normalisation lives in the model (its first
 layer holds the Transform statistics), so training, evaluation and the serving graph share it.
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from kcv.data import augment as aug
@@ -73,3 +76,68 @@ def classification_dataset(
     if not with_ids:
         ds = ds.map(lambda images, labels, ids: (images, labels))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def detection_dataset(
+    source: str | list[str],
+    *,
+    batch_size: int,
+    training: bool,
+    image_size: tuple[int, int],
+    max_objects: int,
+    seed: int = 0,
+    shuffle_buffer: int = 10_000,
+) -> tf.data.Dataset:
+    """Batches of (images float32 (B, H, W, 3) in [0, 255], labels (B, G, 5)) for detectors.
+
+    labels rows are [class, x1, y1, x2, y2] with normalised xyxy boxes, padded to G = max_objects
+    with class -1 rows (the book's label layout for multibox_target).
+    """
+    size = (int(image_size[0]), int(image_size[1]))
+
+    def parse(serialized):
+        ex = parse_example(serialized)
+        image = resize_for_model(decode_image(ex["image/encoded"], 3), size)
+        classes = tf.cast(ex["objects/label"], tf.float32)[:, None]
+        return image, tf.concat([classes, ex["objects/bbox"]], axis=1)  # (G, 5)
+
+    ds = read_records(source).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.padded_batch(batch_size, padded_shapes=([size[0], size[1], 3], [max(1, int(max_objects)), 5]),
+                         padding_values=(tf.constant(0, tf.uint8), tf.constant(-1.0)), drop_remainder=training)
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
+
+
+def object_counts(source: str | list[str]) -> list[int]:
+    """Objects per example of a detection split, in file order."""
+    ds = read_records(source).map(lambda s: tf.shape(parse_example(s)["objects/label"])[0])
+    return [int(n) for n in ds.as_numpy_iterator()]
+
+
+def read_points(source: str | list[str]) -> np.ndarray:
+    """The `features` vectors of a split, (n, d) float32 (the toy GAN's points)."""
+    rows = [parse_example(r)["features"].numpy() for r in read_records(source)]
+    if not rows:
+        raise ValueError(f"{source} holds no examples")
+    return np.stack(rows).astype(np.float32)
+
+
+def points_dataset(source: str | list[str], *, batch_size: int, training: bool, seed: int = 0,
+                   shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """Batches of points float32 (B, d); training shuffles (seeded, per epoch) and drops the remainder."""
+    ds = tf.data.Dataset.from_tensor_slices(read_points(source)).cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def gan_image_dataset(source: str | list[str], *, batch_size: int, training: bool, image_size: tuple[int, int],
+                      channels: int = 3, seed: int = 0, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """Batches of images float32 (B, H, W, C) scaled to [-1, 1] (the book's Normalize(0.5, 0.5))."""
+    ds = classification_dataset(source, batch_size=batch_size, training=False, image_size=image_size,
+                                channels=channels, cache=True).unbatch()
+    ds = ds.map(lambda image, _: image / 127.5 - 1.0)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

@@ -5,8 +5,8 @@ Features:
   image/encoded bytes    PNG or JPEG of an RGB image (decode_image handles both)
   label         int64    index into the label vocabulary, -1 when unlabelled
   label/text    bytes    the label's name ("" when unlabelled)
-  objects/bbox  float[]  detection boxes, flattened (N*4), normalised xyxy (reserved; empty otherwise)
-  objects/label int64[]  detection classes, N (reserved; empty otherwise)
+  objects/bbox  float[]  detection boxes, flattened (N*4), normalised xyxy (detection data; empty otherwise)
+  objects/label int64[]  detection classes, N, 0-based (detection data; empty otherwise)
   features      float[]  a feature vector for non-image data (the toy GAN's 2-D points); empty otherwise
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """kcv.layers: Keras layers for the book's classic CNNs.
 
 - `BatchNorm`: batch normalization written from scratch (book semantics, per-replica statistics).
+- `FusedBatchNorm`: PyTorch BatchNorm2d semantics on TensorFlow's fused kernel (TinySSD's BN).
 - `ResidualBlock`: ResNet's residual block.
 - `DenseBlock`, `TransitionBlock`: DenseNet's blocks.
 
@@ -19,6 +20,7 @@ from kcv.layers.dense import (
     transition_apply,
     transition_parts,
 )
+from kcv.layers.fused_batch_norm import FusedBatchNorm
 from kcv.layers.head import logits_dense
 from kcv.layers.residual import ResidualBlock, residual_apply, residual_parts
 from kcv.layers.stem import stem_layers
@@ -28,6 +30,7 @@ __all__ = [
     "BN_MOMENTUM",
     "BatchNorm",
     "DenseBlock",
+    "FusedBatchNorm",
     "ResidualBlock",
     "TransitionBlock",
     "dense_block_apply",

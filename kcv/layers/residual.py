@@ -31,7 +31,8 @@ def residual_parts(
 
     Parts: [pad1] conv1 bn1 relu1 conv2 bn2 [shortcut_conv] add out.
     Convs followed by BN have no bias: BN subtracts the batch mean, so such a bias is a no-op that
-    only ever gets a zero gradient (the book's PyTorch convs keep it; see the report).
+    only ever gets a zero gradient (the book's PyTorch convs keep it; see BUILD.md's deviations
+    table).
     """
     if filters < 1 or strides < 1:
         raise ValueError(f"filters and strides must be >= 1, got {filters}, {strides}")

@@ -1,4 +1,4 @@
-"""Evaluation metrics: detection mean average precision (COCO-style)."""
+"""Evaluation metrics: detection mean average precision (COCO-style) and generator checks."""
 from kcv.metrics.detection import (  # noqa: F401
     COCO_IOU_THRESHOLDS,
     average_precision_table,
@@ -9,3 +9,4 @@ from kcv.metrics.detection import (  # noqa: F401
     from_padded,
     mean_average_precision,
 )
+from kcv.metrics.generators import GENERATOR_THRESHOLDS, generator_report, moments_report  # noqa: F401

@@ -29,17 +29,19 @@ RGB by the `preprocess` layer (`ImagenetPreprocess`):
     efficientnet_b0                  "none": the network normalises inside (x / 255, then the
                                      ImageNet mean / std)
 
-Weights: "imagenet" reads Keras' own files from its cache (`<$KERAS_HOME or ~/.keras>/models/`,
-names in `imagenet_weights_file`); a missing file is a one-line ValueError unless
-`allow_download=True`. A path loads a local `.h5` / `.weights.h5` file in Keras' layout for that
-backbone and top choice. None / "none" keeps the random initialisation (tests, offline smoke runs).
-The backbone is always built with `weights=None`, so building never touches the network.
+Weights (`kcv.models.pretrained`, the one vocabulary): "imagenet" reads Keras' own file from its
+cache (`<$KERAS_HOME or ~/.keras>/models/`, names in `kcv.models.pretrained.PRETRAINED`); a
+missing file is a one-line `PretrainedWeightsError` (a ValueError) unless `allow_download=True`.
+A path loads a local `.h5` / `.weights.h5` file in Keras' layout for that backbone and top choice.
+None / "none" (or "random") keeps the random initialisation (tests, offline smoke runs). The
+weights are resolved before anything is built, and the backbone is always built with
+`weights=None`, so building never touches the network.
 
 Why a wrapper: a Keras 3 functional model passes the caller's `training` flag to every layer,
 overriding a `training=False` written at graph-building time, so `backbone(x, training=False)`
 alone would run an unfrozen backbone's batch norm on batch statistics (and update its moving
-averages) and its dropout / stochastic depth during `fit`. `InferenceMode` has no `training`
-argument and always calls the network with training=False.
+averages) and its dropout / stochastic depth in every training step. `InferenceMode` has no
+`training` argument and always calls the network with training=False.
 
 Second phase: `unfreeze(model, n)` (or `trainable_layers=n` at build time) makes the last `n`
 backbone layers that hold weights trainable, for a short run with a smaller learning rate (e.g.
@@ -54,13 +56,12 @@ so the head learns little more than the class priors; a random ResNet-50 keeps f
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
 import keras
 from keras import layers, ops
 
-from kcv.models._keras_cache import find_cached, keras_cache_dir  # noqa: F401 (re-exported)
+from kcv.models.pretrained import load_error, resolve_weights
 from kcv.models.registry import register
 
 IMAGENET_INPUT_SIZE = (224, 224)
@@ -72,58 +73,21 @@ PREPROCESS_MODES = ("caffe", "torch", "none")
 
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
-    """One keras.applications backbone: constructor, preprocessing, ImageNet weight files.
-
-    `top` / `notop` are (file name in Keras' cache, md5) for include_top=True / False, exactly as
-    the keras.applications constructor asks `keras.utils.get_file` for them; `url` is the folder
-    they are downloaded from.
-    """
+    """One keras.applications backbone: its constructor and the preprocessing its ImageNet weights
+    expect. The weight files (names, md5, origin) are `kcv.models.pretrained.PRETRAINED[name]`."""
 
     constructor: Callable[..., keras.Model]
     preprocess: str
-    url: str
-    top: tuple[str, str]
-    notop: tuple[str, str]
 
-
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "resnet50": BackboneSpec(
-        keras.applications.ResNet50, "caffe", _KA + "resnet/",
-        ("resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107"),
-        ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "4d473c1dd8becc155b73f8504c6f6626"),
-    ),
-    "resnet101": BackboneSpec(
-        keras.applications.ResNet101, "caffe", _KA + "resnet/",
-        ("resnet101_weights_tf_dim_ordering_tf_kernels.h5", "f1aeb4b969a6efcfb50fad2f0c20cfc5"),
-        ("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "88cf7a10940856eca736dc7b7e228a21"),
-    ),
-    "resnet152": BackboneSpec(
-        keras.applications.ResNet152, "caffe", _KA + "resnet/",
-        ("resnet152_weights_tf_dim_ordering_tf_kernels.h5", "100835be76be38e30d865e96f2aaae62"),
-        ("resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    ),
-    "densenet121": BackboneSpec(
-        keras.applications.DenseNet121, "torch", _KA + "densenet/",
-        ("densenet121_weights_tf_dim_ordering_tf_kernels.h5", "9d60b8095a5708f2dcce2bca79d332c7"),
-        ("densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", "30ee3e1110167f948a6b9946edeeb738"),
-    ),
-    "mobilenet_v3_small": BackboneSpec(
-        keras.applications.MobileNetV3Small, "none", _KA + "mobilenet_v3/",
-        ("weights_mobilenet_v3_small_224_1.0_float.h5", "8768d4c2e7dee89b9d02b2d03d65d862"),
-        ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", "d3e8ec802a04aa4fc771ee12a9a9b836"),
-    ),
-    "mobilenet_v3_large": BackboneSpec(
-        keras.applications.MobileNetV3Large, "none", _KA + "mobilenet_v3/",
-        ("weights_mobilenet_v3_large_224_1.0_float.h5", "59e551e166be033d707958cf9e29a6a7"),
-        ("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", "07fb09a5933dd0c8eaafa16978110389"),
-    ),
-    "efficientnet_b0": BackboneSpec(
-        keras.applications.EfficientNetB0, "none", "https://storage.googleapis.com/keras-applications/",
-        ("efficientnetb0.h5", "902e53a9f72be733fc0bcb005b3ebbac"),
-        ("efficientnetb0_notop.h5", "50bc09e76180e00e4465e1a485ddc09d"),
-    ),
+    "resnet50": BackboneSpec(keras.applications.ResNet50, "caffe"),
+    "resnet101": BackboneSpec(keras.applications.ResNet101, "caffe"),
+    "resnet152": BackboneSpec(keras.applications.ResNet152, "caffe"),
+    "densenet121": BackboneSpec(keras.applications.DenseNet121, "torch"),
+    "mobilenet_v3_small": BackboneSpec(keras.applications.MobileNetV3Small, "none"),
+    "mobilenet_v3_large": BackboneSpec(keras.applications.MobileNetV3Large, "none"),
+    "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, "none"),
 }
 
 # keras.applications.EfficientNet* built with weights="imagenet" add a Rescaling by
@@ -143,66 +107,6 @@ def _spec(backbone: str) -> BackboneSpec:
         return BACKBONES[backbone]
     except KeyError:
         raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(list_backbones())}") from None
-
-
-def imagenet_weights_file(backbone: str, include_top: bool) -> str:
-    """File name keras.applications uses for this backbone's ImageNet weights, e.g.
-    `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5` for ("resnet50", False)."""
-    spec = _spec(backbone)
-    return (spec.top if include_top else spec.notop)[0]
-
-
-def imagenet_weights_path(
-    backbone: str, include_top: bool, *, allow_download: bool = False, cache_dir: str | None = None
-) -> str:
-    """Path of the backbone's ImageNet weights in Keras' cache; downloads only if allowed.
-
-    Looks in `<cache_dir>/models/` and, when that root is not writable, in `/tmp/.keras/models/`
-    (where Keras itself then keeps its downloads). Missing and not allowed to download: ValueError
-    with one line naming the file and the flags that help.
-    """
-    spec = _spec(backbone)
-    file_name, md5 = spec.top if include_top else spec.notop
-    found, candidates, root = find_cached(file_name, cache_dir)
-    if found:
-        return found
-    if not allow_download:
-        raise ValueError(
-            f"ImageNet weights for {backbone} are not in the Keras cache: {candidates[0]} is "
-            "missing; pass --weights=PATH (a local .h5/.weights.h5 file) or --download "
-            "(or --weights=none for random initialisation)"
-        )
-    try:
-        return keras.utils.get_file(
-            file_name, spec.url + file_name, cache_subdir="models", file_hash=md5, cache_dir=root
-        )
-    except Exception as err:  # network errors are long and nested; keep one line
-        raise ValueError(f"could not download {spec.url + file_name}: {_first_line(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def _resolve_weights(
-    weights: str | None, backbone: str, include_top: bool, allow_download: bool, cache_dir: str | None
-) -> str | None:
-    """The weight file to load into the backbone, or None for random initialisation."""
-    if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
-        return None
-    if not isinstance(weights, str) or not weights:
-        raise ValueError(f'weights must be "imagenet", "none" or a path to a .h5 file, got {weights!r}')
-    if weights == "imagenet":
-        return imagenet_weights_path(
-            backbone, include_top, allow_download=allow_download, cache_dir=cache_dir
-        )
-    path = os.path.expanduser(weights)
-    if not path.endswith((".h5", ".hdf5")):
-        raise ValueError(f'weights must be "imagenet", "none" or a path to a .h5 file, got {weights!r}')
-    if not os.path.isfile(path):
-        raise ValueError(f"backbone weights file not found: {path}")
-    return path
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -255,11 +159,7 @@ def _load_backbone_weights(model: keras.Model, backbone: str, path: str, include
     try:
         model.load_weights(path)
     except Exception as err:  # h5py / Keras errors are long; keep the first line
-        raise ValueError(
-            f"could not load {backbone} weights from {path} ({_first_line(err)}); expected Keras' "
-            f"{imagenet_weights_file(backbone, include_top)} or a .weights.h5 saved from "
-            f"keras.applications with include_top={include_top}"
-        ) from None
+        raise load_error(backbone, path, err, include_top) from None
     if backbone.startswith("efficientnet"):
         norm = next(l for l in model.layers if isinstance(l, layers.Normalization))
         std = ops.convert_to_tensor(_EFFICIENTNET_STD, dtype=norm.adapt_variance.dtype)
@@ -335,7 +235,8 @@ def finetune(
       input_shape: (H, W, 3) of float [0, 255] RGB input. With keep_imagenet_top and pretrained
         weights it must be (224, 224, 3), as keras.applications requires for the ImageNet top.
       backbone: a key of BACKBONES (list_backbones()).
-      weights: "imagenet" (Keras' cache), a local .h5/.weights.h5 path, or None / "none".
+      weights: "imagenet" (Keras' cache), a local .h5/.weights.h5 path, or None / "none" (random
+        init; "random" is the same). See kcv.models.pretrained; errors are PretrainedWeightsError.
       head_units: width of the ReLU layer of the head (the book: 256).
       keep_imagenet_top: True feeds the 1000 ImageNet logits to the head (the book);
         False feeds globally average-pooled features.
@@ -352,7 +253,8 @@ def finetune(
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"input_shape must be (H, W, 3) RGB, got {input_shape}")
     spec = _spec(backbone)
-    path = _resolve_weights(weights, backbone, keep_imagenet_top, allow_download, cache_dir)
+    path = resolve_weights(backbone, weights, include_top=keep_imagenet_top, allow_download=allow_download,
+                           cache_dir=cache_dir)
     if keep_imagenet_top and path is not None and tuple(input_shape[:2]) != IMAGENET_INPUT_SIZE:
         raise ValueError(
             f"keep_imagenet_top with pretrained weights needs input_shape (224, 224, 3), got "

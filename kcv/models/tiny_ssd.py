@@ -23,13 +23,13 @@ Order of predictions: a head's output (B, h, w, a*k) flattened in NHWC order has
 the order of `multibox_prior` (flat anchor index (y*w + x)*a + j). The book permutes NCHW to NHWC
 before flattening for the same reason.
 
-Loss (the book's `calc_loss`): per image, softmax cross-entropy averaged over the A anchors plus
-L1 between masked offsets averaged over the 4A entries; then the mean over the batch. Metrics (the
-book's `cls_eval` / `bbox_eval` as fit() reports them, means over every anchor / entry of the
-epoch): `class err` = fraction of anchors whose argmax class is wrong, `bbox mae` = mean of
-|(target - pred) * mask| over all 4A entries.
+Loss (the book's `calc_loss`, `kcv.losses.detection_loss`): per image, softmax cross-entropy
+averaged over the A anchors plus L1 between masked offsets averaged over the 4A entries; then the
+mean over the batch. Metrics (the book's `cls_eval` / `bbox_eval` as train_step / test_step
+report them, means over every anchor / entry of the epoch): `class err` = fraction of anchors
+whose argmax class is wrong, `bbox mae` = mean of |(target - pred) * mask| over all 4A entries.
 
-Measured on generated banana scenes (kcv.data.bananas, 2 shared CPU cores, batch 32): the
+Measured on generated banana scenes (kcv.data.synthetic.bananas, 2 shared CPU cores, batch 32): the
 book's plain SGD lr 0.2 learns slowly (mAP@0.5 on 100 held-out scenes: 0.06 after 96 steps at
 256x256, 0.10 after 288 steps at 128x128; SGD momentum 0.9 lr 0.05: 0.39 after 480 steps at
 128x128), while Adam lr 1e-3 at 128x128 on 1000 scenes reaches 0.84 after 320 steps and 0.88
@@ -42,7 +42,7 @@ Deviations from the book, each small:
   gives images without objects all-background targets (the book's code does neither).
 * Weights are initialised like PyTorch's defaults (kernel and bias uniform in +-1/sqrt(fan_in))
   and batch norm follows PyTorch (momentum 0.1, eps 1e-5, unbiased running variance) on TF's
-  fused kernel (`FusedBatchNorm`), so the book's lr 0.2 behaves the same.
+  fused kernel (`kcv.layers.FusedBatchNorm`), so the book's lr 0.2 behaves the same.
 """
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ import tensorflow as tf
 from keras import layers
 
 from kcv.detection import BOOK_POS_THRESHOLD, detections_padded, multibox_detection, multibox_prior, multibox_target
+from kcv.layers.fused_batch_norm import FusedBatchNorm
+from kcv.losses.detection import detection_loss
 from kcv.models.registry import register
 
 BOOK_SIZES: tuple[tuple[float, float], ...] = ((0.2, 0.272), (0.37, 0.447), (0.54, 0.619), (0.71, 0.79), (0.88, 0.961))
@@ -89,56 +91,6 @@ def _conv(filters: int, in_channels: int, seeds: _Seeds, name: str) -> layers.Co
         kernel_initializer=_torch_uniform(fan_in, seeds.next()),
         bias_initializer=_torch_uniform(fan_in, seeds.next()),
     )
-
-
-@keras.saving.register_keras_serializable(package="kcv")
-class FusedBatchNorm(layers.Layer):
-    """Batch norm over the last axis with PyTorch's BatchNorm2d semantics on TF's fused kernel.
-
-    Training normalises with the batch's biased variance and updates
-    running = (1 - momentum) * running + momentum * batch with the *unbiased* batch variance, as
-    torch does (momentum 0.1, eps 1e-5). Inference uses the running statistics. Same weights as
-    keras.layers.BatchNormalization (gamma, beta, moving_mean, moving_variance); the fused kernel
-    makes a TinySSD training step about 1.5x faster on CPU than Keras' unfused ops.
-    """
-
-    def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-
-    def build(self, input_shape) -> None:
-        channels = (int(input_shape[-1]),)
-        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean",
-                                           trainable=False, autocast=False)
-        self.moving_variance = self.add_weight(shape=channels, initializer="ones", name="moving_variance",
-                                               trainable=False, autocast=False)
-
-    def call(self, inputs, training: bool | None = None):
-        # The fused kernel takes float16 activations with float32 statistics (mixed precision).
-        x = tf.convert_to_tensor(inputs)
-        gamma = tf.cast(self.gamma, tf.float32)
-        beta = tf.cast(self.beta, tf.float32)
-        if training and self.trainable:
-            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
-            m = self.momentum
-            self.moving_mean.assign((1.0 - m) * self.moving_mean + m * mean)
-            self.moving_variance.assign((1.0 - m) * self.moving_variance + m * variance)
-            return y
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
-            variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon, data_format="NHWC",
-            is_training=False)
-        return y
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
 
 
 def _down_sample(x, in_channels: int, out_channels: int, seeds: _Seeds, name: str):
@@ -193,16 +145,6 @@ def anchors_for_maps(maps: Sequence[tuple[int, int]], sizes: Sequence[Sequence[f
     """(1, A, 4) float32: `multibox_prior` of every feature map, concatenated in map order."""
     per_map = [multibox_prior(tf.zeros([1, h, w, 1]), list(s), list(ratios)) for (h, w), s in zip(maps, sizes)]
     return tf.concat(per_map, axis=1).numpy()
-
-
-def detection_loss(cls_preds, bbox_preds, cls_labels, bbox_labels, bbox_masks) -> tf.Tensor:
-    """The book's calc_loss: (B, A, C+1) logits, (B, 4A), (B, A) int, (B, 4A), (B, 4A) -> (B,).
-
-    Mean over anchors of softmax cross-entropy + mean over 4A entries of |pred*mask - target*mask|.
-    """
-    cls = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=cls_labels, logits=cls_preds)  # (B, A)
-    bbox = tf.abs(bbox_preds * bbox_masks - bbox_labels * bbox_masks)  # (B, 4A)
-    return tf.reduce_mean(cls, axis=1) + tf.reduce_mean(bbox, axis=1)
 
 
 def outputs_to_detections(anchors, cls_preds, bbox_preds, nms_threshold: float = 0.5,

@@ -9,14 +9,13 @@ outputs of the chosen layers, named as Keras names them (block1_conv1 ... block5
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
 
-from kcv.models._keras_cache import find_cached, keras_cache_dir  # noqa: F401 (re-exported)
+from kcv.models.pretrained import load_error, resolve_weights
 from kcv.models.registry import register
 
 # (filters, convs) per block: VGG-19 configuration "E" of Simonyan & Zisserman.
@@ -36,13 +35,8 @@ DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("block4_conv4",)
 # that Keras ships (and keras.applications.vgg19.preprocess_input) expect to be subtracted.
 CAFFE_BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
 
-# Keras' no-top ImageNet weights: file name in the Keras cache (<KERAS_HOME or ~/.keras>/models/),
-# its origin and md5, as keras.applications.VGG19 uses them.
-IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_NOTOP_FILE
-)
-IMAGENET_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"
+# The weights are Keras' no-top ImageNet VGG-19 (kcv.models.pretrained.PRETRAINED["vgg19"]).
+PRETRAINED_NAME = "vgg19"
 
 
 def vgg19_layer_names() -> list[str]:
@@ -70,32 +64,6 @@ class CaffePreprocess(layers.Layer):
         return input_shape
 
 
-def imagenet_weights_path(cache_dir: str | None = None, allow_download: bool = False) -> str:
-    """Path of Keras' no-top VGG-19 ImageNet weights; downloads them only if `allow_download`.
-
-    Looks in `<cache_dir>/models/` (default `keras_cache_dir()`), and, when that root is not
-    writable, in `/tmp/.keras/models/`, where Keras then puts its downloads. Raises
-    FileNotFoundError with one line naming the way out when they are missing and downloading is
-    not allowed.
-    """
-    found, candidates, root = find_cached(IMAGENET_NOTOP_FILE, cache_dir)
-    if found:
-        return found
-    if not allow_download:
-        raise FileNotFoundError(
-            f"VGG-19 ImageNet weights are not in the Keras cache ({candidates[0]}) and downloading "
-            "is off: allow it once (--download, or allow_download=True), or give a local file "
-            "(--weights=PATH.h5), or use --weights=random (poor results)"
-        )
-    return keras.utils.get_file(
-        IMAGENET_NOTOP_FILE,
-        IMAGENET_NOTOP_URL,
-        cache_subdir="models",
-        file_hash=IMAGENET_NOTOP_MD5,
-        cache_dir=root,
-    )
-
-
 def _source_vgg19(weights_path: str) -> keras.Model:
     """keras.applications.VGG19(include_top=False) holding the weights in `weights_path`."""
     try:
@@ -103,19 +71,14 @@ def _source_vgg19(weights_path: str) -> keras.Model:
             include_top=False, weights=weights_path, input_shape=(None, None, 3)
         )
     except Exception as err:  # h5py/Keras errors are long; keep the first line
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
-            f"could not load VGG-19 weights from {weights_path} ({reason}); expected Keras' no-top "
-            f"file {IMAGENET_NOTOP_FILE} or a .weights.h5 saved from "
-            "keras.applications.VGG19(include_top=False)"
-        ) from None
+        raise load_error(PRETRAINED_NAME, weights_path, err, include_top=False) from None
 
 
 @register("vgg19_features")
 def vgg19_features(
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
-    weights: str = "imagenet",
+    weights: str | None = "imagenet",
     *,
     input_shape: tuple[int | None, int | None, int] = (None, None, 3),
     pre_activation: bool = True,
@@ -135,14 +98,17 @@ def vgg19_features(
     torchvision's weights with (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225].
     `include_preprocessing=False` drops the layer for inputs that are already Caffe-preprocessed.
 
-    Output: `{"content": {name: (batch, h, w, c)}, "style": {name: (batch, h, w, c)}}`. With
+    Output: `{"content": {name: (batch, h, w, c)}, "style": {name: (batch, h, w, c)}}`, float32
+    even under a mixed-precision policy (the tapped layers compute in float32). With
     `pre_activation=True` (the default, as the book) these are conv outputs before the ReLU;
     relu of them equals Keras' VGG19 layer of the same name. The network stops at the deepest
     chosen layer, as the book's truncated `net` does. The model is frozen (`trainable=False`).
 
-    weights: "imagenet" (Keras' cache; downloads only if `allow_download`), a path to a local
-    `.h5` / `.weights.h5` file for `keras.applications.VGG19(include_top=False)`, or "random"
-    (Glorot-uniform convs from `seed`, warns: style transfer results will be poor).
+    weights (kcv.models.pretrained's vocabulary): "imagenet" (Keras' cache; downloads only if
+    `allow_download`), a path to a local `.h5` / `.weights.h5` file for
+    `keras.applications.VGG19(include_top=False)`, or "none" / "random" / None (Glorot-uniform
+    convs from `seed`, warns: style transfer results will be poor). Weight problems raise
+    `kcv.models.pretrained.PretrainedWeightsError` (a ValueError) with a one-line message.
     """
     content_layers, style_layers = list(content_layers), list(style_layers)
     known = vgg19_layer_names()
@@ -167,15 +133,19 @@ def vgg19_features(
                 break
             layer_name = f"block{block}_conv{conv}"
             init_seed = None if seed is None else seed + index  # a distinct stream per layer
+            # A tapped layer computes in float32 under a mixed-precision policy, so the features
+            # (and the Gram matrices and losses taken of them) are float32.
+            tapped = "float32" if layer_name in chosen else None
             pre = layers.Conv2D(
                 filters,
                 3,
                 padding="same",
                 activation=None,  # the ReLU is its own layer so the pre-activation can be tapped
                 kernel_initializer=keras.initializers.GlorotUniform(seed=init_seed),
+                dtype=tapped,
                 name=layer_name,
             )(x)
-            x = layers.ReLU(name=f"{layer_name}_relu")(pre)
+            x = layers.ReLU(dtype=None if pre_activation else tapped, name=f"{layer_name}_relu")(pre)
             taps[layer_name] = pre if pre_activation else x
             index += 1
     outputs = {
@@ -190,11 +160,11 @@ def vgg19_features(
     return model
 
 
-def _resolve_weights(weights: str, *, allow_download: bool, cache_dir: str | None):
-    """The Keras VGG19 to copy weights from, or None for "random" (after warning)."""
-    if not isinstance(weights, str) or not weights:
-        raise ValueError(f'weights must be "imagenet", "random" or a .h5 path, got {weights!r}')
-    if weights == "random":
+def _resolve_weights(weights: str | None, *, allow_download: bool, cache_dir: str | None):
+    """The Keras VGG19 to copy weights from, or None for random initialisation (after warning)."""
+    path = resolve_weights(PRETRAINED_NAME, weights, include_top=False, allow_download=allow_download,
+                           cache_dir=cache_dir)
+    if path is None:
         warnings.warn(
             "VGG-19 with random weights: features carry no ImageNet knowledge, so style transfer "
             "results will be poor (use weights='imagenet' or a local .h5 for real use)",
@@ -202,14 +172,4 @@ def _resolve_weights(weights: str, *, allow_download: bool, cache_dir: str | Non
             stacklevel=3,
         )
         return None
-    if weights == "imagenet":
-        path = imagenet_weights_path(cache_dir, allow_download=allow_download)
-    else:
-        path = os.path.expanduser(weights)
-        if not (path.endswith(".h5") or path.endswith(".hdf5")):
-            raise ValueError(
-                f'weights must be "imagenet", "random" or a path to a .h5 file, got {weights!r}'
-            )
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"VGG-19 weights file not found: {path} (--weights=PATH)")
     return _source_vgg19(path)

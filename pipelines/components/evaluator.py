@@ -1,9 +1,9 @@
-"""Evaluator: scores the exported SavedModel (not the Python object) and decides the blessing.
+"""Evaluator: scores the run's exported SavedModel (not the Python object) and decides the blessing.
 
-BLESSED when the primary metric >= --min_accuracy and is not worse than the last pushed version,
-scored now on the same eval split, by more than --max_regression. Writes
-Evaluator/evaluation/<run_id>/metrics.json and Evaluator/blessing/<run_id>/BLESSED|NOT_BLESSED
-(the file holds the reason).
+BLESSED when the task's primary metric >= --min_accuracy and is not worse than the last pushed
+version, scored now on the same eval split, by more than --max_regression. Consumes the run's
+`examples` and `model`; writes Evaluator/evaluation/<run_id>/metrics.json and
+Evaluator/blessing/<run_id>/BLESSED|NOT_BLESSED (the file holds the model and the reason).
 """
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ import os
 from absl import logging
 
 from pipelines import artifacts
-from pipelines.tasks import get_task
+from pipelines.components import Result
+
+INPUTS = ("examples", "model")
+OUTPUTS = ("evaluation", "blessing")
+BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
 
 
 def last_pushed_version(serving_model_dir: str) -> str | None:
@@ -39,29 +43,39 @@ def decide(metrics: dict, baseline: dict | None, min_value: float, max_regressio
     return True, f"{key} {value:.4f} >= {min_value:.4f}"
 
 
-def run(cfg, run_id: str) -> str:
-    examples = artifacts.latest(cfg.pipeline_root, artifacts.EXAMPLES, "Evaluator")
-    model_dir = artifacts.latest(cfg.pipeline_root, artifacts.MODEL, "Evaluator")
-    with open(os.path.join(examples, "labels.txt")) as f:
-        vocab = [line.rstrip("\n") for line in f if line.strip()]
-    task = get_task(cfg.task)
-    metrics = task.evaluate(os.path.join(model_dir, "Format-Serving"), cfg, examples, vocab)
+def _baseline(task, cfg, examples: str, vocabulary: list[str]) -> dict | None:
+    """The last pushed version scored now on the same examples (None when nothing is pushed)."""
+    pushed = last_pushed_version(cfg.paths.serving_model_dir)
+    if not pushed:
+        return None
+    try:
+        baseline = task.evaluate(pushed, cfg, examples, vocabulary)
+    except Exception as err:  # an incompatible older model is reported, not fatal
+        baseline = {"comparable": False, "reason": f"could not score it: {type(err).__name__}"}
+    return {**baseline, "version_dir": pushed}
+
+
+def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
+    examples, model_dir = inputs["examples"], inputs["model"]
+    vocabulary = artifacts.read_vocabulary(examples)
+    metrics = task.evaluate(os.path.join(model_dir, "Format-Serving"), cfg, examples, vocabulary)
     if not metrics.get("comparable", True):
         raise artifacts.PipelineError(f"the trained model does not match the examples: {metrics.get('reason')}")
-    baseline, pushed = None, last_pushed_version(cfg.serving_model_dir)
-    if pushed:
-        try:
-            baseline = task.evaluate(pushed, cfg, examples, vocab)
-        except Exception as err:  # an incompatible older model is reported, not fatal
-            baseline = {"comparable": False, "reason": f"could not score it: {type(err).__name__}"}
-        baseline["version_dir"] = pushed
-    blessed, reason = decide(metrics, baseline, cfg.min_accuracy, cfg.max_regression)
-    metrics.update({"model": model_dir, "baseline": baseline, "blessed": blessed, "reason": reason})
-    with artifacts.Publish(cfg.pipeline_root, artifacts.EVALUATION, run_id) as out:
+    baseline = _baseline(task, cfg, examples, vocabulary)
+    blessed, reason = decide(metrics, baseline, cfg.evaluation.min_accuracy, cfg.evaluation.max_regression)
+    metrics.update({"model": model_dir, "examples_dir": examples, "baseline": baseline, "blessed": blessed,
+                    "reason": reason})
+    root = cfg.paths.pipeline_root
+    with artifacts.Publish(root, artifacts.EVALUATION, run_id) as out:
         with open(os.path.join(out, "metrics.json"), "w") as f:
             json.dump(metrics, f, indent=2)
-    with artifacts.Publish(cfg.pipeline_root, artifacts.BLESSING, run_id) as out:
-        with open(os.path.join(out, "BLESSED" if blessed else "NOT_BLESSED"), "w") as f:
+    with artifacts.Publish(root, artifacts.BLESSING, run_id) as out:
+        with open(os.path.join(out, BLESSED if blessed else NOT_BLESSED), "w") as f:
             f.write(json.dumps({"model": model_dir, "reason": reason}) + "\n")
-    logging.info("Evaluator: %s (%s)", "BLESSED" if blessed else "NOT_BLESSED", reason)
-    return os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.BLESSING), run_id)
+    logging.info("Evaluator: %s (%s)", BLESSED if blessed else NOT_BLESSED, reason)
+    outputs = {"evaluation": os.path.join(artifacts.artifact_dir(root, artifacts.EVALUATION), run_id),
+               "blessing": os.path.join(artifacts.artifact_dir(root, artifacts.BLESSING), run_id)}
+    consumed = {"baseline": baseline["version_dir"]} if baseline else {}
+    key = metrics["primary_metric"]
+    return Result(outputs, f"{BLESSED if blessed else NOT_BLESSED}: {reason}", inputs=consumed,
+                  info={"blessed": blessed, key: metrics[key]})

@@ -1,9 +1,9 @@
 """Trainer: the one training driver for every model (the task's model and data, pipelines.loop).
 
-Reads the latest examples and transform artifacts, builds the model inside the strategy scope,
-resumes from <pipeline_root>/Trainer/model_run/backup/ when a killed run of the same
-configuration and data left one, trains with pipelines.loop (a progress bar, plain lines when
-stdout is not a terminal; TensorBoard events, a CSV log and per-epoch weights under
+Consumes the run's `examples` and `transform` artifacts, builds the model inside the strategy
+scope, resumes from the training backup when a killed run of the same configuration and data
+left one (Trainer/model_run/backup-<fingerprint>/), trains with pipelines.loop (a progress bar,
+plain lines when stdout is not a terminal; TensorBoard events and a CSV log under
 Trainer/model_run/<run_id>/), then exports Trainer/model/<run_id>/Format-Serving (SavedModel),
 model.keras and training_summary.json beside it, and deletes the backup.
 
@@ -13,7 +13,6 @@ take part in saving under MultiWorkerMirroredStrategy) and report their weights'
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -25,15 +24,11 @@ import keras
 from absl import logging
 
 from pipelines import artifacts, loop
+from pipelines.components import Result
 from pipelines.distribute import POLICIES, make_strategy, precision_and_seed, resolve_jit, worker_info
-from pipelines.tasks import get_task
 
-BACKUP = "backup"  # Trainer/model_run/backup/: stable across run ids, so the rerun finds it
-
-# Settings that do not change what is trained; everything else in the config must match for a
-# backup to be resumed (a changed --lr or --data_dir starts afresh).
-_NOT_FINGERPRINTED = ("pipeline_root", "serving_model_dir", "components", "strategy", "jit_compile",
-                      "min_accuracy", "max_regression", "backup_steps", "book")
+INPUTS = ("examples", "transform")
+OUTPUTS = ("model", "model_run")
 
 
 def _read_json(path: str) -> dict:
@@ -59,9 +54,9 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def data_fingerprint(cfg, examples: str, stats: dict, vocab: list[str], steps: int) -> str:
-    """sha256 of what determines the training: config (less _NOT_FINGERPRINTED), Transform
-    statistics, vocabulary, steps per epoch and the bytes of the train split's TFRecords.
+def data_fingerprint(cfg, examples: str, stats: dict, vocabulary: list[str], steps: int) -> str:
+    """sha256 of what determines the training: the fingerprinted settings of the config, the
+    Transform statistics, vocabulary, steps per epoch and the train split's records.
 
     ExampleGen rerun with the same flags writes the same Examples in the same order, so a rerun
     of a killed command matches its backup; different data or settings do not. The records are
@@ -72,110 +67,150 @@ def data_fingerprint(cfg, examples: str, stats: dict, vocab: list[str], steps: i
 
     from kcv.data.tfrecords import read_records
 
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_FINGERPRINTED}
     digest = hashlib.sha256(json.dumps(
-        {"config": settings, "stats": {k: v for k, v in stats.items() if k != "examples"},
-         "vocab": vocab, "steps_per_epoch": steps}, sort_keys=True, default=str).encode())
+        {"config": cfg.fingerprinted(), "stats": stats, "vocab": vocabulary, "steps_per_epoch": steps},
+        sort_keys=True, default=str).encode())
     for record in read_records(os.path.join(examples, "Split-train")).as_numpy_iterator():
         digest.update(tf.train.Example.FromString(record).SerializeToString(deterministic=True))
     return digest.hexdigest()
 
 
-def _export(task, model, cfg, stats, vocab, out: str, summary: dict) -> None:
-    task.export(model, cfg, stats, vocab, os.path.join(out, "Format-Serving"))
+def steps_per_epoch(cfg, train_examples: int, replicas: int) -> int:
+    """Full global batches per epoch (capped by --steps_per_epoch); PipelineError when there are none."""
+    batch = cfg.training.batch_size
+    if batch % replicas:
+        raise artifacts.PipelineError(f"--batch_size={batch} is not divisible by {replicas} replicas")
+    steps = train_examples // batch
+    if steps == 0:
+        raise artifacts.PipelineError(f"--batch_size={batch} is larger than the {train_examples} training examples")
+    return min(steps, cfg.training.steps_per_epoch) if cfg.training.steps_per_epoch else steps
+
+
+def _callbacks(task, cfg, run_dir: str, examples: str, guard: NaNGuard, backup: loop.Backup) -> list:
+    return [guard,
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
+            backup,
+            *task.callbacks(cfg, run_dir, examples)]
+
+
+def _summary(cfg, history, *, jit: bool, replicas: int, workers: int, steps: int, start: int, digest: str,
+             inputs: dict[str, str]) -> dict:
+    rt = cfg.runtime
+    return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+            "jit_compile": jit, "jit_compile_flag": rt.jit_compile, "mixed_precision": rt.mixed_precision,
+            "policy": POLICIES[rt.mixed_precision], "deterministic": rt.deterministic, "seed": rt.seed,
+            "strategy": rt.strategy, "replicas": replicas, "workers": workers,
+            "global_batch": cfg.training.batch_size, "per_replica_batch": cfg.training.batch_size // replicas,
+            "steps_per_epoch": steps, "resumed_from_step": start, "weights_sha256": digest,
+            "driver": "pipelines.loop", **inputs}
+
+
+def _export(task, model, cfg, stats: dict, vocabulary: list[str], out: str, summary: dict) -> None:
+    task.export(model, cfg, stats, vocabulary, os.path.join(out, "Format-Serving"))
     model.save(os.path.join(out, "model.keras"))
     with open(os.path.join(out, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
 
 
-def run(cfg, run_id: str) -> str:
-    examples = artifacts.latest(cfg.pipeline_root, artifacts.EXAMPLES, "Trainer")
-    transform = artifacts.latest(cfg.pipeline_root, artifacts.TRANSFORM, "Trainer")
-    stats = _read_json(os.path.join(transform, "stats.json"))
-    with open(os.path.join(transform, "labels.txt")) as f:
-        vocab = [line.rstrip("\n") for line in f if line.strip()]
+def _prepare(task, cfg, inputs: dict[str, str], strategy):
+    """(model, train dataset, validation dataset or None, steps per epoch, jit) inside the strategy."""
+    examples = inputs["examples"]
+    stats = _read_json(os.path.join(inputs["transform"], "stats.json"))
+    vocabulary = artifacts.read_vocabulary(examples)
     counts = _read_json(os.path.join(examples, "counts.json"))
-    task = get_task(cfg.task)
-    worker = worker_info() if cfg.strategy == "multi_worker" else worker_info("")
+    replicas = strategy.num_replicas_in_sync
+    steps = steps_per_epoch(cfg, counts["train"], replicas)
+    jit = resolve_jit(cfg.runtime.jit_compile, cfg.runtime.strategy)
+    with strategy.scope():
+        model = task.build_model(cfg, stats, vocabulary)
+        task.compile_model(model, cfg, steps, jit)
+    logging.info("strategy %s with %d replica(s): global batch %d, %d per replica; %d steps/epoch; "
+                 "jit_compile=%s (--jit_compile=%s); policy %s", cfg.runtime.strategy, replicas,
+                 cfg.training.batch_size, cfg.training.batch_size // replicas, steps, jit, cfg.runtime.jit_compile,
+                 POLICIES[cfg.runtime.mixed_precision])
+    train = task.train_dataset(cfg, examples, model)
+    return model, train, task.validation_dataset(cfg, examples, model), (stats, vocabulary), steps, jit
 
-    with precision_and_seed(cfg.mixed_precision, cfg.seed, cfg.deterministic):
-        strategy = make_strategy(cfg.strategy)
-        replicas = strategy.num_replicas_in_sync
-        if cfg.batch_size % replicas:
-            raise artifacts.PipelineError(f"--batch_size={cfg.batch_size} is not divisible by {replicas} replicas")
-        steps = counts["train"] // cfg.batch_size
-        if steps == 0:
-            raise artifacts.PipelineError(
-                f"--batch_size={cfg.batch_size} is larger than the {counts['train']} training examples")
-        if cfg.steps_per_epoch:
-            steps = min(steps, cfg.steps_per_epoch)
-        jit = resolve_jit(cfg.jit_compile, cfg.strategy)
-        logging.info("strategy %s with %d replica(s) on %d worker(s): global batch %d, %d per replica; "
-                     "%d steps/epoch; jit_compile=%s (--jit_compile=%s); policy %s",
-                     cfg.strategy, replicas, worker.num_workers, cfg.batch_size, cfg.batch_size // replicas,
-                     steps, jit, cfg.jit_compile, POLICIES[cfg.mixed_precision])
 
-        train_data = task.dataset(cfg, examples, "train", training=True, batch_size=cfg.batch_size)
-        eval_ds = task.validation_dataset(cfg, examples, cfg.batch_size)
-        with strategy.scope():
-            model = task.build_model(cfg, stats, vocab)
-            task.compile_model(model, cfg, steps, jit)
-        loop.build_state(model, train_data.element_spec)  # optimizer slots exist before restoring
+class BackupSlot:
+    """The backup folder of one fingerprint, held by one Trainer at a time.
 
-        backup = loop.Backup(os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.MODEL_RUN), BACKUP),
-                             data_fingerprint(cfg, examples, stats, vocab, steps),
-                             every_steps=cfg.backup_steps, chief=worker.is_chief)
-        start = backup.restore(model)
-        total = cfg.epochs * steps
-        if start > total:
-            raise artifacts.PipelineError(f"backup {backup.path} is at step {start}, past this run's {total}")
-        if start:
-            logging.info("resuming at global step %d of %d (epoch %d, batch %d): the seeded data stream "
-                         "skips %d batches", start, total, start // steps + 1, start % steps, start)
-        # The stream of global batches is a function of the seed alone (seeded shuffles, stateless
-        # augmentation seeds, reshuffled per pass), so skipping `start` batches resumes the data
-        # order of the uninterrupted run.
-        train_ds = train_data.repeat().skip(start)
+    The rerun of a killed command finds `backup-<fingerprint>` (same settings, same data). A run
+    of the same settings that starts while another is training backs up to its own
+    `backup-<fingerprint>-<run_id>` instead of writing into, resuming from or deleting the other's.
+    """
 
-        scratch = None if worker.is_chief else tempfile.mkdtemp(prefix=f"kcv-worker{worker.task_index}-")
-        try:
-            run_dir = scratch or os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.MODEL_RUN), run_id)
-            os.makedirs(run_dir, exist_ok=True)
-            guard = NaNGuard()
-            callbacks = [
-                guard,
-                keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
-                keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
-                keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.weights.h5"),
-                                                save_weights_only=True),
-                backup,
-                *task.callbacks(cfg, run_dir, examples),
-            ]
-            verbose = 0 if not worker.is_chief else (1 if sys.stdout.isatty() else 2)
-            history = loop.train(model, train_ds, epochs=cfg.epochs, steps_per_epoch=steps, initial_step=start,
-                                 validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
-            if guard.bad_at:
-                raise artifacts.PipelineError(
-                    f"training loss became NaN/inf at {guard.bad_at}; nothing exported (try a smaller --lr)")
+    def __init__(self, model_run: str, fingerprint: str, run_id: str):
+        base = os.path.join(model_run, f"backup-{fingerprint[:16]}")
+        self._lock = artifacts.try_lock(os.path.join(model_run, f".backup-{fingerprint[:16]}.lock"))
+        self.directory = base if self._lock else f"{base}-{run_id}"
+        if not self._lock:
+            logging.warning("another run of this configuration is training: backing up to %s", self.directory)
 
-            digest = loop.weights_digest(model)
-            summary = {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-                       "jit_compile": jit, "jit_compile_flag": cfg.jit_compile,
-                       "mixed_precision": cfg.mixed_precision, "policy": POLICIES[cfg.mixed_precision],
-                       "deterministic": cfg.deterministic, "seed": cfg.seed, "strategy": cfg.strategy,
-                       "replicas": replicas, "workers": worker.num_workers, "global_batch": cfg.batch_size,
-                       "per_replica_batch": cfg.batch_size // replicas, "steps_per_epoch": steps,
-                       "resumed_from_step": start, "weights_sha256": digest, "driver": "pipelines.loop",
-                       "examples": examples, "transform": transform}
+    def release(self) -> None:
+        if self._lock:
+            self._lock.close()
+            self._lock = None
+
+
+def _train(task, cfg, inputs, run_id: str, worker, slots: list) -> tuple:
+    """Train (resuming from the backup if it is this run's); returns what the export needs."""
+    strategy = make_strategy(cfg.runtime.strategy)
+    model, train, validation, (stats, vocabulary), steps, jit = _prepare(task, cfg, inputs, strategy)
+    loop.build_state(model, train.element_spec)  # optimizer slots exist before restoring
+    fingerprint = data_fingerprint(cfg, inputs["examples"], stats, vocabulary, steps)
+    model_run = artifacts.artifact_dir(cfg.paths.pipeline_root, artifacts.MODEL_RUN)
+    slots.append(BackupSlot(model_run, fingerprint, run_id))
+    backup = loop.Backup(slots[-1].directory, fingerprint, every_steps=cfg.training.backup_steps,
+                         chief=worker.is_chief)
+    start, total = backup.restore(model), cfg.training.epochs * steps
+    if start > total:
+        raise artifacts.PipelineError(f"backup {backup.directory} is at step {start}, past this run's {total}")
+    if start:
+        logging.info("resuming at global step %d of %d (epoch %d, batch %d): the seeded data stream "
+                     "skips %d batches", start, total, start // steps + 1, start % steps, start)
+    # The stream of global batches is a function of the seed alone (seeded shuffles, stateless
+    # augmentation seeds, reshuffled per pass), so skipping `start` batches resumes the data
+    # order of the uninterrupted run.
+    run_dir = (tempfile.mkdtemp(prefix=f"kcv-worker{worker.task_index}-") if not worker.is_chief else
+               os.path.join(model_run, run_id))
+    os.makedirs(run_dir, exist_ok=True)
+    guard = NaNGuard()
+    verbose = 0 if not worker.is_chief else (1 if sys.stdout.isatty() else 2)
+    history = loop.train(model, train.repeat().skip(start), epochs=cfg.training.epochs, steps_per_epoch=steps,
+                         initial_step=start, validation_data=validation,
+                         callbacks=_callbacks(task, cfg, run_dir, inputs["examples"], guard, backup), verbose=verbose)
+    if guard.bad_at:
+        raise artifacts.PipelineError(
+            f"training loss became NaN/inf at {guard.bad_at}; nothing exported (try a smaller --lr)")
+    summary = _summary(cfg, history, jit=jit, replicas=strategy.num_replicas_in_sync, workers=worker.num_workers,
+                       steps=steps, start=start, digest=loop.weights_digest(model), inputs=inputs)
+    return model, stats, vocabulary, summary, backup, run_dir, total - start
+
+
+def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
+    worker = worker_info() if cfg.runtime.strategy == "multi_worker" else worker_info("")
+    slots: list[BackupSlot] = []
+    try:
+        with precision_and_seed(cfg.runtime.mixed_precision, cfg.runtime.seed, cfg.runtime.deterministic):
+            model, stats, vocabulary, summary, backup, run_dir, trained = _train(task, cfg, inputs, run_id, worker,
+                                                                                 slots)
+            digest = summary["weights_sha256"]
             if not worker.is_chief:
-                _export(task, model, cfg, stats, vocab, scratch, summary)  # collective saving; then deleted
-                return (f"worker {worker.task_index} of {worker.num_workers} trained {total - start} steps; "
-                        f"only the chief exports; weights sha256 {digest}")
-            with artifacts.Publish(cfg.pipeline_root, artifacts.MODEL, run_id) as out:
-                _export(task, model, cfg, stats, vocab, out, summary)
-            logging.info("Trainer: weights sha256 %s", digest)
-        finally:
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-    backup.discard()  # the model is published: a rerun trains afresh
-    return os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.MODEL), run_id)
+                try:
+                    _export(task, model, cfg, stats, vocabulary, run_dir, summary)  # collective saving; then deleted
+                finally:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                return Result({}, f"worker {worker.task_index} of {worker.num_workers} trained {trained} steps; "
+                              f"only the chief exports; weights sha256 {digest}")
+            with artifacts.Publish(cfg.paths.pipeline_root, artifacts.MODEL, run_id) as out:
+                _export(task, model, cfg, stats, vocabulary, out, summary)
+        logging.info("Trainer: weights sha256 %s", digest)
+        backup.discard()  # the model is published: a rerun trains afresh
+    finally:
+        for slot in slots:
+            slot.release()
+    model_dir = os.path.join(artifacts.artifact_dir(cfg.paths.pipeline_root, artifacts.MODEL), run_id)
+    return Result({"model": model_dir, "model_run": run_dir}, f"trained {trained} steps; weights sha256 {digest}",
+                  info={"weights_sha256": digest})

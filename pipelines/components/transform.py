@@ -1,25 +1,27 @@
-"""Transform: statistics and vocabulary from the train split only.
+"""Transform: statistics of the train split only, the numbers the model is built with.
 
-Writes <root>/Transform/transform_graph/<run_id>/{stats.json, labels.txt}. What the statistics
-are is the task's business (tasks/*.statistics): for images, the per-channel mean and std of the
-images as the model sees them (decoded, resized, values 0-255), which the Trainer puts into the
-model's first layer, so training, evaluation and the serving graph normalise identically.
+Writes Transform/transform_graph/<run_id>/stats.json. What the statistics are is the task's
+business (Task.statistics): for images, the per-channel mean and std of the images as the model
+sees them (decoded, resized, values 0-255), which the Trainer puts into the model's first layer,
+so training, evaluation and the serving graph normalise identically. The class vocabulary is not
+copied: it stays in the examples artifact, the one place it is read from.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 
 from pipelines import artifacts
-from pipelines.tasks import get_task
+from pipelines.components import Result
+
+INPUTS = ("examples",)
+OUTPUTS = ("transform",)
 
 
-def run(cfg, run_id: str) -> str:
-    examples = artifacts.latest(cfg.pipeline_root, artifacts.EXAMPLES, "Transform")
-    stats = get_task(cfg.task).statistics(cfg, os.path.join(examples, "Split-train"))
-    with artifacts.Publish(cfg.pipeline_root, artifacts.TRANSFORM, run_id) as out:
+def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
+    stats = task.statistics(cfg, inputs["examples"])
+    with artifacts.Publish(cfg.paths.pipeline_root, artifacts.TRANSFORM, run_id) as out:
         with open(os.path.join(out, "stats.json"), "w") as f:
-            json.dump({**stats, "examples": examples}, f, indent=2)
-        shutil.copy(os.path.join(examples, "labels.txt"), os.path.join(out, "labels.txt"))
-    return os.path.join(artifacts.artifact_dir(cfg.pipeline_root, artifacts.TRANSFORM), run_id)
+            json.dump(stats, f, indent=2)
+    path = os.path.join(artifacts.artifact_dir(cfg.paths.pipeline_root, artifacts.TRANSFORM), run_id)
+    return Result({"transform": path}, f"statistics of {inputs['examples']}")

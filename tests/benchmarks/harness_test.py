@@ -87,16 +87,30 @@ def test_worker_round_trip(tmp_path):
         sys.path.insert(0, {BENCH!r})
         import _harness as H
         print("noise on stdout must not break the protocol")
+        def busy():  # 0.2 s of this thread's CPU time, timed by itself
+            import time
+            cpu0, start = time.thread_time(), time.perf_counter()
+            while time.thread_time() - cpu0 < 0.2:
+                pass
+            return time.perf_counter() - start
         def setup():
             print("more noise")
-            return {{"const": lambda: 0.25}}, {{"who": sys.argv[1]}}
+            return {{"const": lambda: 0.25, "busy": busy}}, {{"who": sys.argv[1]}}
         H.serve(setup)
     """))
-    worker = H.Worker(str(script), "w", {})
+    # One thread in the worker: numpy's OpenBLAS threads spin for ~0.1 s after the import and
+    # would add their CPU time to the process's (measured: 0.2 CPU-s in 0.13 s of wall time).
+    worker = H.Worker(str(script), "w", {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     try:
         assert worker.info == {"who": "--worker=w"}
         wall, cpu = worker.timer("const")()
-        assert wall == 0.25 and cpu >= 0.0  # the contender's own seconds; CPU measured around it
+        # the contender's own seconds come back as they are; the worker measures CPU time around
+        # the call itself, so a contender that does no work costs (almost) none
+        assert wall == 0.25 and cpu < 0.05, (wall, cpu)
+        wall, cpu = worker.timer("busy")()
+        # a single-threaded busy loop: its CPU seconds are at least the 0.2 s it spun for and,
+        # being the only busy thread, no more than its wall time (plus the call around it)
+        assert 0.2 <= cpu <= wall + 0.05 and wall >= 0.2, (wall, cpu)
         with pytest.raises(RuntimeError, match="KeyError"):
             worker.call(op="time", contender="missing")
     finally:
@@ -112,8 +126,26 @@ def test_interleave_collects_cpu_seconds_from_pairs():
 
 
 def test_timed_runs_once_and_syncs_inside_the_timing():
+    import time
+
     events = []
     run = H.timed(lambda: events.append("call") or "result", lambda out: events.append(("sync", out)))
-    wall, cpu = run()
+    run()
     assert events == ["call", ("sync", "result")]
-    assert wall >= 0.0 and cpu >= 0.0
+    # the sync is inside the timing: a sync that waits 0.1 s shows in the wall time
+    wall, _ = H.timed(lambda: None, lambda out: time.sleep(0.1))()
+    assert wall >= 0.1, wall
+
+
+def test_timed_cpu_seconds_follow_a_busy_loop():
+    import time
+
+    def spin():  # 0.1 s of CPU on this thread
+        cpu0 = time.thread_time()
+        while time.thread_time() - cpu0 < 0.1:
+            pass
+
+    wall, cpu = H.timed(spin)()
+    # at least the loop's own CPU time; at most every core busy for the whole wall time (other
+    # threads of this process, e.g. a BLAS pool spinning, count too)
+    assert wall >= 0.1 and 0.1 <= cpu <= (os.cpu_count() or 1) * wall + 0.05, (wall, cpu)

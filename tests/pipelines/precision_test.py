@@ -1,6 +1,5 @@
 """--mixed_precision (float32 outputs and signatures), --jit_compile (resolved, logged, stored),
 --deterministic (identical weights) and a NaN loss (clear error, nothing exported) in the Trainer."""
-import dataclasses
 import json
 import logging
 import os
@@ -13,19 +12,29 @@ import pytest
 import tensorflow as tf
 
 from pipelines.artifacts import PipelineError
-from pipelines.components import example_gen, trainer, transform
+from pipelines.components import trainer
 from pipelines.config import build_config
+from pipelines.runner import run_pipeline
+from pipelines.tasks import get_task
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
+    """(cfg, the examples and transform artifacts) of simple_cnn on 100 embedded images; read-only."""
     root = str(tmp_path_factory.mktemp("precision"))
-    cfg = build_config("resnet18_cifar10", pipeline_root=os.path.join(root, "runs"), embedded_examples=100,
-                       epochs=1, batch_size=10, num_shards=1, lr=0.05)
-    cfg = dataclasses.replace(cfg, model="simple_cnn", model_kwargs={"width": 4}, min_accuracy=0.0)
-    example_gen.run(cfg, "r0")
-    transform.run(cfg, "r0")
-    return cfg
+    cfg = build_config("resnet18_cifar10", {
+        "paths": {"pipeline_root": os.path.join(root, "runs")}, "data": {"embedded_examples": 100, "num_shards": 1},
+        "training": {"epochs": 1, "batch_size": 10, "lr": 0.05}, "model": {"name": "simple_cnn"}})
+    cfg = cfg.replace(**{"model.kwargs": {"width": 4}, "evaluation.min_accuracy": 0.0})
+    record = run_pipeline(cfg.replace(components=["ExampleGen", "Transform"]))
+    return cfg, record.artifacts
+
+
+def _train(prepared, run_id, **dotted):
+    """The Trainer alone on the prepared artifacts; returns the model folder."""
+    cfg, inputs = prepared
+    cfg = cfg.replace(**dotted)
+    return trainer.run(cfg, get_task(cfg.task), inputs, run_id).outputs["model"]
 
 
 def _summary(model_dir):
@@ -35,9 +44,9 @@ def _summary(model_dir):
 @pytest.mark.parametrize("precision, policy, compute", [("float16", "mixed_float16", "float16"),
                                                         ("bfloat16", "mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_keeps_outputs_and_signatures_float32(prepared, precision, policy, compute, caplog):
-    cfg = dataclasses.replace(prepared, mixed_precision=precision, jit_compile="false")
     with caplog.at_level(logging.INFO, logger="absl"):
-        out = trainer.run(cfg, f"mp-{precision}")
+        out = _train(prepared, f"mp-{precision}", **{"runtime.mixed_precision": precision,
+                                                      "runtime.jit_compile": "false"})
     assert f"jit_compile=False (--jit_compile=false); policy {policy}" in caplog.text
     summary = _summary(out)
     assert summary["policy"] == policy and summary["jit_compile"] is False and summary["jit_compile_flag"] == "false"
@@ -61,12 +70,12 @@ def test_mixed_precision_keeps_outputs_and_signatures_float32(prepared, precisio
 
 
 def test_deterministic_runs_give_identical_weights(prepared, caplog):
-    cfg = dataclasses.replace(prepared, deterministic=True, seed=3)
+    settings = {"runtime.deterministic": True, "runtime.seed": 3}
     with caplog.at_level(logging.INFO, logger="absl"):
-        first = trainer.run(cfg, "det-a")
+        first = _train(prepared, "det-a", **settings)
     # auto resolves to no XLA on a CPU, logged with the flag and stored in the summary
     assert "jit_compile=False (--jit_compile=auto)" in caplog.text and "op determinism True" in caplog.text
-    second = trainer.run(cfg, "det-b")
+    second = _train(prepared, "det-b", **settings)
     a, b = _summary(first), _summary(second)
     assert a["jit_compile"] is False and a["jit_compile_flag"] == "auto" and a["deterministic"] is True
     assert a["weights_sha256"] == b["weights_sha256"] and a["history"] == b["history"]
@@ -75,22 +84,25 @@ def test_deterministic_runs_give_identical_weights(prepared, caplog):
     for x, y in zip(wa, wb):
         np.testing.assert_array_equal(x, y)
     # and another seed trains other weights (the comparison above can fail)
-    third = trainer.run(dataclasses.replace(cfg, seed=4), "det-c")
+    third = _train(prepared, "det-c", **{**settings, "runtime.seed": 4})
     assert _summary(third)["weights_sha256"] != a["weights_sha256"]
 
 
 def test_nan_loss_stops_with_a_clear_message_and_exports_nothing(prepared):
-    cfg = dataclasses.replace(prepared, lr=1e10, momentum=0.0, backup_steps=1)
+    cfg, _ = prepared
     with pytest.raises(PipelineError, match=r"^training loss became NaN/inf at epoch 1, step \d+ \(loss\); "
                                             r"nothing exported \(try a smaller --lr\)$"):
-        trainer.run(cfg, "nan")
-    models = os.path.join(cfg.pipeline_root, "Trainer", "model")
+        _train(prepared, "nan", **{"training.lr": 1e10, "training.momentum": 0.0, "training.backup_steps": 1})
+    models = os.path.join(cfg.paths.pipeline_root, "Trainer", "model")
     assert not [d for d in (os.listdir(models) if os.path.isdir(models) else []) if "nan" in d]  # nor .tmp-nan
-    # the backup never holds the diverged state: what it holds is finite
-    state = os.path.join(cfg.pipeline_root, "Trainer", "model_run", "backup", "state.npz")
-    if os.path.exists(state):
-        with np.load(state) as data:
-            assert all(np.isfinite(data[k]).all() for k in data.files if k != "__meta__")
+    # the backup never holds the diverged state: what it holds (if anything) is finite
+    model_run = os.path.join(cfg.paths.pipeline_root, "Trainer", "model_run")
+    for folder in [os.path.join(model_run, d) for d in os.listdir(model_run) if d.startswith("backup")]:
+        pointer = json.load(open(os.path.join(folder, "backup.json")))
+        reader = tf.train.load_checkpoint(os.path.join(folder, pointer["checkpoint"], "state"))
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            if dtype.is_floating:
+                assert np.isfinite(reader.get_tensor(name)).all(), name
 
 
 @pytest.mark.large

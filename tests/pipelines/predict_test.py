@@ -24,17 +24,16 @@ def _images(folder, ids):
 
 
 def test_labels_submission_sorted_numerically_with_plot(pipeline_run, tmp_path):
-    cfg, _ = pipeline_run
+    cfg, record = pipeline_run
     _images(tmp_path / "test", [1, 2, 10, 11, 3])
     out_csv, plot = tmp_path / "sub" / "submission.csv", tmp_path / "grid.png"
-    out = kcv_predict(f"--model_dir={cfg.serving_model_dir}", "--version=1", f"--input_dir={tmp_path / 'test'}",
+    out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", "--version=1", f"--input_dir={tmp_path / 'test'}",
                       f"--output={out_csv}", f"--plot={plot}")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = list(csv.reader(open(out_csv)))
     assert rows[0] == ["id", "label"]
     assert [r[0] for r in rows[1:]] == ["1", "2", "3", "10", "11"]
-    vocab = open(os.path.join(cfg.pipeline_root, "ExampleGen", "examples", os.listdir(
-        os.path.join(cfg.pipeline_root, "ExampleGen", "examples"))[0], "labels.txt")).read().split()
+    vocab = open(os.path.join(record.artifacts["examples"], "labels.txt")).read().split()
     assert all(r[1] in vocab for r in rows[1:])
     assert Image.open(plot).size[0] > 100
 
@@ -43,7 +42,7 @@ def test_probabilities_submission_rows_sum_to_one(pipeline_run, tmp_path):
     cfg, _ = pipeline_run
     _images(tmp_path / "test", [5, 4])
     out_csv = tmp_path / "probs.csv"
-    out = kcv_predict(f"--model_dir={cfg.serving_model_dir}", f"--input_dir={tmp_path / 'test'}",
+    out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", f"--input_dir={tmp_path / 'test'}",
                       f"--output={out_csv}", "--submission=probabilities")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = list(csv.reader(open(out_csv)))
@@ -57,10 +56,10 @@ def test_errors_are_one_line_and_leave_no_csv(pipeline_run, tmp_path):
     _images(tmp_path / "test", [1, 2])
     open(tmp_path / "test" / "3.png", "wb").close()
     out_csv = tmp_path / "bad.csv"
-    out = kcv_predict(f"--model_dir={cfg.serving_model_dir}", f"--input_dir={tmp_path / 'test'}", f"--output={out_csv}")
+    out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", f"--input_dir={tmp_path / 'test'}", f"--output={out_csv}")
     assert out.returncode == 1 and "kcv-predict: error: 1 unreadable images" in out.stderr
     assert not out_csv.exists()
-    out = kcv_predict(f"--model_dir={cfg.serving_model_dir}", "--version=99", f"--input_dir={tmp_path}", f"--output={out_csv}")
+    out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", "--version=99", f"--input_dir={tmp_path}", f"--output={out_csv}")
     assert out.returncode == 1 and "--version=99 not found" in out.stderr
     out = kcv_predict(f"--model_dir={tmp_path}/nothing", f"--input_dir={tmp_path}", f"--output={out_csv}")
     assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr

@@ -62,7 +62,9 @@ def test_bad_flags_and_inputs_are_one_line_and_write_nothing(tmp_path, images):
          "--output must end in"),
         ([f"--content={broken}", f"--style={images[1]}", f"--output={out}"], "cannot read --content="),
         ([f"--content={images[0]}", f"--style={images[1]}", f"--output={out}",
-          f"--weights={tmp_path / 'missing.h5'}"], "no such file"),
+          f"--weights={tmp_path / 'missing.h5'}"], f"vgg19 weights file not found: {tmp_path / 'missing.h5'}"),
+        ([f"--content={images[0]}", f"--style={images[1]}", f"--output={out}", "--weights=imagenet21k"],
+         "not imagenet, none or a path to a .h5 file (--weights=imagenet"),
     ]
     for args, expected in cases:
         proc = _run(args, tmp_path)
@@ -79,6 +81,8 @@ def test_missing_imagenet_weights_names_the_flags(tmp_path, images):
     assert proc.returncode == 1
     errors = _errors(proc.stderr)
     assert len(errors) == 1 and "--weights" in errors[0] and "--download" in errors[0]
+    # names the file it looked for in the Keras cache (KERAS_HOME of this run)
+    assert str(tmp_path / "keras_home" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5") in errors[0]
     assert not out.exists() and not (tmp_path / "out_losses.png").exists()
 
 
@@ -87,3 +91,6 @@ def test_help_lists_the_flags(tmp_path):
     assert proc.returncode == 0
     for flag in ("--content", "--style", "--output", "--image_size", "--steps", "--weights", "--download"):
         assert flag in proc.stdout + proc.stderr
+    # the one weights vocabulary (kcv.models.pretrained), random kept as the documented alias of none
+    text = " ".join((proc.stdout + proc.stderr).split())
+    assert "imagenet" in text and "none (random initialisation; random is the same)" in text

@@ -6,8 +6,6 @@ import sys
 
 import pytest
 
-from pipelines.config import build_config
-
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -28,7 +26,7 @@ def test_help_and_list_experiments():
 @pytest.mark.parametrize("args, message", [
     ([], "--experiment is required"),
     (["--experiment=nope"], "unknown experiment 'nope'"),
-    (["--experiment=resnet18_cifar10", "--lr_schedule=wiggly"], "--lr_schedule 'wiggly': unknown schedule"),
+    (["--experiment=resnet18_cifar10", "--lr_schedule=wiggly"], "(--lr_schedule) 'wiggly': unknown schedule"),
     (["--experiment=resnet18_cifar10", "--epochs=0"], "--epochs"),
     (["--experiment=resnet18_cifar10", "--strategy=quantum"], "--strategy"),
     (["--experiment=resnet18_cifar10", "--components=Trainer,Polisher"], "unknown components ['Polisher']"),
@@ -51,18 +49,11 @@ def test_bad_data_dir_fails_cleanly_and_pushes_nothing(tmp_path):
                     "1.png, 2.png")
     assert "Traceback" not in out.stderr
     assert not os.path.exists(tmp_path / "saved_models")
-    assert os.listdir(tmp_path / "runs") == ["config.json"]
-
-
-def test_config_precedence_and_config_json(tmp_path):
-    cfg = build_config("resnet18_cifar10", pipeline_root=str(tmp_path), lr=0.05)
-    assert cfg.lr == 0.05 and cfg.batch_size == 32 and cfg.lr_period == 4 and cfg.lr_decay == 0.9
-    assert cfg.weight_decay == pytest.approx(5e-4 / 32) and cfg.momentum == 0.9 and cfg.epochs == 20
-    path = cfg.write()
-    assert json.load(open(path))["lr"] == 0.05
-    assert type(cfg).read(path) == cfg
-    with pytest.raises(Exception):
-        cfg.lr = 1.0  # frozen
+    assert sorted(os.listdir(tmp_path / "runs")) == ["config.json", "runs"]  # nothing but the config and the record
+    (name,) = os.listdir(tmp_path / "runs" / "runs")
+    record = json.load(open(tmp_path / "runs" / "runs" / name))
+    assert record["status"] == "failed" and record["components"]["ExampleGen"]["status"] == "failed"
+    assert "missing from train/" in record["components"]["ExampleGen"]["error"]
 
 
 def test_quick_end_to_end_run_through_the_binary(tmp_path):
@@ -70,16 +61,24 @@ def test_quick_end_to_end_run_through_the_binary(tmp_path):
                     "--epochs=1", "--batch_size=10", "--min_accuracy=0", f"--pipeline_root={tmp_path}/runs",
                     f"--serving_model_dir={tmp_path}/saved_models/quick", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert f"Pusher: {tmp_path}/saved_models/quick/1" in out.stdout
+    assert f"Pusher: pushed version 1 to {tmp_path}/saved_models/quick/1" in out.stdout
     cfg = json.load(open(tmp_path / "runs" / "config.json"))
-    assert cfg["model"] == "simple_cnn" and cfg["model_kwargs"] == {} and cfg["epochs"] == 1
+    assert cfg["model"]["name"] == "simple_cnn" and cfg["model"]["kwargs"] == {} and cfg["training"]["epochs"] == 1
+    first = out.stdout.strip().splitlines()[-1].removeprefix("run record: ")
+    assert json.load(open(first))["config"] == cfg
     # not blessed: clear message, exit 1, nothing new pushed
     out = kcv_train("--experiment=resnet18_cifar10", "--model=simple_cnn", "--embedded_examples=100",
                     "--components=Evaluator,Pusher", "--min_accuracy=1.01", f"--pipeline_root={tmp_path}/runs",
                     f"--serving_model_dir={tmp_path}/saved_models/quick", cwd=tmp_path)
     assert out.returncode == 1
     assert "kcv-train: error: Pusher: model not blessed, nothing pushed: accuracy" in out.stderr
-    assert sorted(os.listdir(tmp_path / "saved_models" / "quick")) == ["1"]
+    assert sorted(d for d in os.listdir(tmp_path / "saved_models" / "quick") if not d.startswith(".")) == ["1"]
+    # the partial run continued the first one: its Evaluator scored exactly that run's model
+    parent = json.load(open(first))
+    (second,) = [f for f in os.listdir(tmp_path / "runs" / "runs") if f != os.path.basename(first)]
+    record = json.load(open(tmp_path / "runs" / "runs" / second))
+    assert record["parent_run"] == parent["run_id"] and record["status"] == "failed"
+    assert record["components"]["Evaluator"]["inputs"]["model"] == parent["artifacts"]["model"]
 
 
 def test_unknown_flag_is_one_line():

@@ -8,7 +8,7 @@ from PIL import Image
 import kcv.models.dcgan as dc
 import kcv.models.gan as gan_lib
 from kcv.callbacks import PointScatter, SampleGrid
-from kcv.data import toy_gaussian
+from kcv.data.synthetic import toy_gaussian
 
 
 def _frozen(gan):

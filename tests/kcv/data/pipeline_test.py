@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kcv.data import augment, shapes
+from kcv.data import augment
 from kcv.data.errors import DataError
 from kcv.data.images import encode_png
 from kcv.data.input import classification_dataset
 from kcv.data.preprocess import resize_for_model
 from kcv.data.schema import decode_image, make_example, parse_example
 from kcv.data.split import split_per_class, valid_per_class
+from kcv.data.synthetic import shapes
 from kcv.data.tfrecords import list_shards, read_records, write_shards
 
 

@@ -73,7 +73,8 @@ def test_iou_thresholds_and_coco_average():
     assert mean_average_precision(dets, gts, iou_thresholds=(0.5,)) == pytest.approx(1.0)
     assert mean_average_precision(dets, gts, iou_thresholds=(0.75,)) == 0.0
     assert coco_map(dets, gts) == pytest.approx(0.3)
-    assert len(COCO_IOU_THRESHOLDS) == 10 and COCO_IOU_THRESHOLDS[0] == 0.5
+    # COCO's headline thresholds are 0.50:0.05:0.95, ten of them
+    np.testing.assert_allclose(COCO_IOU_THRESHOLDS, [0.5 + 0.05 * i for i in range(10)], atol=1e-12)
 
 
 def test_classes_must_agree_and_per_class_mean():

@@ -1,4 +1,6 @@
-"""Fine-tuning builder: layout, frozen backbone, unfreezing, weights resolution, round trips."""
+"""Fine-tuning builder: layout, frozen backbone, unfreezing, weights, round trips.
+
+The weight-file table and the resolver themselves are tests/kcv/models/pretrained_test.py."""
 import dataclasses
 import importlib
 import os
@@ -12,6 +14,7 @@ from keras.src.utils import file_utils
 
 from kcv.models import get_model, list_models
 from kcv.models.finetune import ImagenetPreprocess, backbone_network, finetune, unfreeze, weighted_layers
+from kcv.models.pretrained import PretrainedWeightsError
 
 # kcv.models.finetune is the builder once the package loads its modules; this is the module
 ft = importlib.import_module("kcv.models.finetune")
@@ -126,66 +129,12 @@ def test_missing_imagenet_weights_is_one_line_before_building(tmp_path, monkeypa
     monkeypatch.setitem(ft.BACKBONES, "resnet50", dataclasses.replace(spec, constructor=never))
     for top, file_name in ((True, "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
                            (False, "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")):
-        with pytest.raises(ValueError) as err:
+        with pytest.raises(PretrainedWeightsError) as err:
             finetune(120, keep_imagenet_top=top)
         message = str(err.value)
         assert "\n" not in message
         assert os.path.join(str(cache), "models", file_name) in message
         assert "--weights=PATH" in message and "--download" in message
-
-
-def test_download_is_keras_get_file_into_the_cache(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_get_file(fname, origin, **kwargs):
-        calls.append((fname, origin, kwargs))
-        return "/somewhere/" + fname
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
-    path = ft.imagenet_weights_path("efficientnet_b0", False, allow_download=True, cache_dir=str(tmp_path))
-    assert path == "/somewhere/efficientnetb0_notop.h5"
-    assert calls == [(
-        "efficientnetb0_notop.h5",
-        "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
-        dict(cache_subdir="models", file_hash="50bc09e76180e00e4465e1a485ddc09d", cache_dir=str(tmp_path)),
-    )]
-
-
-def _requested_weight_files(monkeypatch, constructor, include_top):
-    """(file name, md5) that a keras.applications constructor asks get_file for."""
-    asked = []
-
-    class Stop(Exception):
-        pass
-
-    def record(fname, origin, **kwargs):
-        asked.append((fname, origin, kwargs.get("file_hash")))
-        raise Stop
-
-    monkeypatch.setattr(file_utils, "get_file", record)
-    kwargs = {"classifier_activation": None} if include_top else {}
-    with pytest.raises(Stop):
-        constructor(weights="imagenet", include_top=include_top, input_shape=(224, 224, 3), **kwargs)
-    return asked[0]
-
-
-def _check_table(monkeypatch, name):
-    spec = ft.BACKBONES[name]
-    for top in (True, False):
-        fname, origin, md5 = _requested_weight_files(monkeypatch, spec.constructor, top)
-        assert (fname, md5) == (spec.top if top else spec.notop)
-        assert origin == spec.url + fname
-        assert ft.imagenet_weights_file(name, top) == fname
-
-
-def test_weight_file_names_are_the_ones_keras_asks_for(monkeypatch):
-    _check_table(monkeypatch, "mobilenet_v3_small")
-
-
-@pytest.mark.large
-@pytest.mark.parametrize("name", sorted(ft.BACKBONES))
-def test_weight_file_names_every_backbone(monkeypatch, name):
-    _check_table(monkeypatch, name)
 
 
 def test_imagenet_from_cache_matches_keras_efficientnet(tmp_path, monkeypatch):
@@ -226,16 +175,17 @@ def test_local_weights_file_loads_and_bad_ones_are_one_line(tmp_path):
     np.testing.assert_array_equal(
         backbone_network(model).get_layer("conv_1").kernel.numpy(), source.get_layer("conv_1").kernel.numpy()
     )
-    with pytest.raises(ValueError, match="backbone weights file not found: .*nope.h5"):
+    missing = "mobilenet_v3_small weights file not found: .*nope.h5"
+    with pytest.raises(PretrainedWeightsError, match=missing):
         finetune(3, **{**SMALL, "weights": str(tmp_path / "nope.h5")})
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an hdf5 file")
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(PretrainedWeightsError) as err:
         finetune(3, **{**SMALL, "weights": str(garbage)})
     assert "could not load mobilenet_v3_small weights" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ValueError, match="needs input_shape \\(224, 224, 3\\)"):
         finetune(3, **{**SMALL, "weights": path, "keep_imagenet_top": True})
-    with pytest.raises(ValueError, match="path to a .h5"):
+    with pytest.raises(PretrainedWeightsError, match="path to a .h5"):
         finetune(3, **{**SMALL, "weights": "imagenet21k"})
     with pytest.raises(ValueError, match="unknown backbone 'resnet34'; choose from .*efficientnet_b0"):
         finetune(3, **{**SMALL, "backbone": "resnet34"})

@@ -8,7 +8,10 @@ import pytest
 
 from kcv.models import get_model, list_models
 from kcv.models import vgg
+from kcv.models.pretrained import PretrainedWeightsError, weights_file
 from kcv.models.vgg import vgg19_features
+
+NOTOP_FILE = weights_file("vgg19", include_top=False)  # vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
 
 SMALL = dict(content_layers=("block2_conv2",), style_layers=("block1_conv1", "block2_conv1"))
 
@@ -95,7 +98,7 @@ def _write_legacy_h5(model, path):
 def test_imagenet_loads_from_keras_cache_without_network(tmp_path):
     reference = _keras_vgg19()
     os.makedirs(tmp_path / "models")
-    _write_legacy_h5(reference, str(tmp_path / "models" / vgg.IMAGENET_NOTOP_FILE))
+    _write_legacy_h5(reference, str(tmp_path / "models" / NOTOP_FILE))
     model = vgg19_features(**SMALL, weights="imagenet", cache_dir=str(tmp_path))
     np.testing.assert_array_equal(
         model.get_layer("block2_conv2").get_weights()[0],
@@ -104,24 +107,25 @@ def test_imagenet_loads_from_keras_cache_without_network(tmp_path):
 
 
 def test_imagenet_missing_offline_is_one_line_naming_flags(tmp_path):
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(PretrainedWeightsError) as err:
         vgg19_features(weights="imagenet", cache_dir=str(tmp_path))
     message = str(err.value)
     assert "\n" not in message
     assert "--weights" in message and "--download" in message
-    assert vgg.IMAGENET_NOTOP_FILE in message
+    assert str(tmp_path / "models" / NOTOP_FILE) in message
 
 
 def test_missing_or_bad_weights_file_is_one_clear_line(tmp_path):
     missing = str(tmp_path / "nope.h5")
-    with pytest.raises(FileNotFoundError, match="weights file not found: .*nope.h5"):
+    with pytest.raises(PretrainedWeightsError, match="vgg19 weights file not found: .*nope.h5"):
         vgg19_features(weights=missing)
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an hdf5 file")
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(PretrainedWeightsError) as err:
         vgg19_features(weights=str(garbage))
-    assert "could not load VGG-19 weights" in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(ValueError, match="imagenet"):
+    assert "could not load vgg19 weights" in str(err.value) and "\n" not in str(err.value)
+    assert NOTOP_FILE in str(err.value)
+    with pytest.raises(PretrainedWeightsError, match="imagenet"):
         vgg19_features(weights="resnet")
 
 
@@ -142,6 +146,27 @@ def test_seeded_random_weights_are_reproducible_and_config_round_trips(tmp_path)
     a.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded(x)["content"]["block2_conv2"], a(x)["content"]["block2_conv2"])
+
+
+def test_none_and_random_are_the_same_seeded_initialisation():
+    a = _random(**SMALL, seed=5)
+    with pytest.warns(UserWarning, match="random weights"):
+        b = vgg19_features(weights="none", **SMALL, seed=5)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_features_are_float32_under_mixed_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        for pre_activation in (True, False):
+            model = _random(**SMALL, seed=0, pre_activation=pre_activation)
+            assert model.get_layer("block1_conv2").compute_dtype == "bfloat16"  # untapped: mixed
+            out = model(np.random.default_rng(4).random((1, 8, 8, 3), dtype="float32"))
+            assert {str(t.dtype.name) for t in keras.tree.flatten(out)} == {"float32"}
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def test_registry_builds_it():

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from kcv.data.errors import DataError, offenders
-from kcv.data.sources import Record, Source
+from kcv.data.sources.base import Record, Source, SourceExample
 
 FILENAME = "points.csv"
 
@@ -24,7 +24,10 @@ def write_points_csv(root: str, points: np.ndarray) -> str:
 
 
 class PointsCsvSource(Source):
-    """root/points.csv: unlabelled (n, d) float vectors; ids are row numbers from 1."""
+    """root/points.csv: unlabelled (n, d) float vectors; ids are row numbers from 1.
+
+    No images: `load()` gives examples with `features` set and `encoded` b"".
+    """
 
     name = "points_csv"
 
@@ -52,10 +55,22 @@ class PointsCsvSource(Source):
             raise DataError(f"{path}: points must be finite")
 
     def records(self, split: str = "train") -> list[Record]:
+        self._check_split(split)
         return [Record(str(i + 1), None, None) for i in range(len(self.points))]
 
     def labels(self) -> list[str]:
         return []
 
+    def read(self, record: Record) -> np.ndarray:
+        raise TypeError(f"{self.name} holds vectors, not images: use load() or .points")
+
+    def load(self, split: str = "train") -> list[SourceExample]:
+        self._check_split(split)
+        return [SourceExample(str(i + 1), b"", None, features=p) for i, p in enumerate(self.points)]  # p: (d,)
+
     def validate(self, read_images: bool = True) -> None:
-        return None
+        return None  # the constructor parsed every row
+
+    def _check_split(self, split: str) -> None:
+        if split != "train":
+            raise ValueError(f"{self.name} has one split, train, not {split!r}")

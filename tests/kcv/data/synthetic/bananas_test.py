@@ -1,4 +1,4 @@
-"""Embedded banana scenes: the book's layout, determinism, boxes that fit the drawn object, CSV checks."""
+"""Embedded banana scenes: the book's layout, determinism, boxes that fit the drawn object."""
 import csv
 import os
 
@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kcv.data.bananas import (
-    HEADER,
-    _background,
-    load_bananas,
-    read_bananas,
-    records_to_labels,
-    render_scene,
-    write_bananas,
-)
-from kcv.data.errors import DataError
+from kcv.data.sources.bananas import HEADER, read_bananas
+from kcv.data.synthetic.bananas import _background, render_scene, write_bananas
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +18,6 @@ def root(tmp_path_factory):
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.reader(f))
-
-
-def _rewrite(root, split, rows):
-    path = os.path.join(root, f"bananas_{split}", "label.csv")
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
 
 
 def test_layout_matches_the_book(root):
@@ -81,32 +67,6 @@ def test_box_is_tight_around_the_pasted_object():
     assert np.median(ious) > 0.85
 
 
-def test_several_objects_per_image(tmp_path):
-    root = write_bananas(str(tmp_path), num_train=5, num_val=1, objects_per_image=(2, 3), seed=0)
-    records = read_bananas(root, "train")
-    assert len(records) == 5
-    counts = [len(r.classes) for r in records]
-    assert all(2 <= c <= 3 for c in counts)  # placement may fail only with heavy crowding
-    labels = records_to_labels(records, max_objects=4)
-    assert labels.shape == (5, 4, 5)
-    assert (labels[0, counts[0]:, 0] == -1).all()
-    with pytest.raises(ValueError, match="objects_per_image"):
-        write_bananas(str(tmp_path / "bad"), objects_per_image=0)
-
-
-def test_reader_and_loader(root):
-    records = read_bananas(root, "val")
-    assert [r.img_name for r in records] == ["0.png", "1.png", "2.png"]
-    rows = _rows(os.path.join(root, "bananas_val", "label.csv"))
-    # Normalised = pixel / 256 for the 256x256 images.
-    np.testing.assert_allclose(records[1].boxes[0], np.array(rows[2][2:], float) / 256, rtol=1e-6)
-    assert records[1].classes.tolist() == [0]
-    images, labels = load_bananas(root, "val")
-    assert images.shape == (3, 256, 256, 3) and images.dtype == np.uint8
-    assert labels.shape == (3, 1, 5) and labels.dtype == np.float32  # the book's (N, 1, 5)
-    np.testing.assert_allclose(labels[1, 0, 1:], records[1].boxes[0])
-
-
 def test_object_image_is_pasted(tmp_path):
     # A red square cut-out (RGBA) replaces the drawn banana; its box covers red pixels.
     sprite = np.zeros((40, 40, 4), np.uint8)
@@ -119,32 +79,3 @@ def test_object_image_is_pasted(tmp_path):
     x0, y0, x1, y1 = np.round(rec.boxes[0] * 256).astype(int)
     red = (img[..., 0] > 200) & (img[..., 1] < 60) & (img[..., 2] < 60)
     assert red[y0:y1, x0:x1].mean() > 0.4
-
-
-@pytest.mark.parametrize("edit, message", [
-    (lambda rows: rows + [["99.png", "0", "1", "1", "5", "5"]], "1 bad rows .*line 8 \\(99.png\\): image file missing"),
-    (lambda rows: rows[:2] + [[rows[2][0], "0", "50", "10", "40", "20"]] + rows[3:], "xmin < xmax"),
-    (lambda rows: rows[:2] + [[rows[2][0], "0", "10", "10", "300", "20"]] + rows[3:], "outside the 256x256 image"),
-    (lambda rows: rows[:2] + [[rows[2][0], "0", "x", "10", "30", "20"]] + rows[3:], "not a number"),
-    (lambda rows: rows[:2] + [[rows[2][0], "-1", "1", "1", "30", "20"]] + rows[3:], "label must be an integer"),
-    (lambda rows: rows[:2] + [["../1.png", "0", "1", "1", "30", "20"]] + rows[3:], "plain file name"),
-    (lambda rows: [["name", "label", "a", "b", "c", "d"]] + rows[1:], "header must be img_name,label"),
-])
-def test_bad_csv_gives_one_line_error(tmp_path, edit, message):
-    root = write_bananas(str(tmp_path), num_train=6, num_val=1, seed=1)
-    rows = _rows(os.path.join(root, "bananas_train", "label.csv"))
-    _rewrite(root, "train", edit(rows))
-    with pytest.raises(DataError, match=message) as err:
-        read_bananas(root, "train")
-    assert "\n" not in str(err.value)
-
-
-def test_many_bad_rows_are_counted(tmp_path):
-    root = write_bananas(str(tmp_path), num_train=6, num_val=1, seed=1)
-    rows = _rows(os.path.join(root, "bananas_train", "label.csv"))
-    bad = [rows[0]] + [[r[0], "0", "9", "9", "1", "1"] for r in rows[1:]]
-    _rewrite(root, "train", bad)
-    with pytest.raises(DataError, match=r"^6 bad rows in .*line 2 \(0.png\).*\(and 1 more\)$"):
-        read_bananas(root, "train")
-    with pytest.raises(DataError, match="no banana labels"):
-        read_bananas(str(tmp_path / "nowhere"), "val")

@@ -1,22 +1,13 @@
-"""Embedded banana-detection scenes in the book's banana-detection layout, and its reader.
+"""Embedded banana-detection scenes, written in the book's banana-detection layout.
 
-The book (ssd.md / object-detection-dataset.md) trains TinySSD on 1000 + 100 256x256 images, each
-with one banana pasted at a random position and scale on a photo, described by
-
-    root/bananas_train/images/<i>.png
-    root/bananas_train/label.csv      img_name,label,xmin,ymin,xmax,ymax   (pixel corners)
-    root/bananas_val/...              the same
-
-`write_bananas(root)` writes that layout from a deterministic procedural generator, so the code
-path that reads the real data reads these too: curved yellow banana shapes (stem, dark tip,
-shading, random size, bend, rotation and lighting) on varied backgrounds (gradients, smooth noise
-textures, stripes and checks, with clutter shapes, some of them yellow, and pixel noise). One banana
-per image as in the book by default; `objects_per_image` asks for more (one CSV row per object).
-An optional `object_image` (an RGBA cut-out, or an RGB image whose background matches its border)
-is pasted instead of the drawn banana. About 5 ms per image.
-
-`read_bananas(root, split)` validates the CSV against the files and returns one record per image
-with normalised xyxy boxes; `load_bananas` stacks them into arrays for training.
+`write_bananas(root)` writes `root/bananas_{train,val}/{images/<i>.png, label.csv}` (see
+kcv.data.sources.bananas) from a deterministic procedural generator, so the code path that reads
+the real data reads these too: curved yellow banana shapes (stem, dark tip, shading, random size,
+bend, rotation and lighting) on varied backgrounds (gradients, smooth noise textures, stripes and
+checks, with clutter shapes, some of them yellow, and pixel noise). One banana per image as in the
+book by default; `objects_per_image` asks for more (one CSV row per object). An optional
+`object_image` (an RGBA cut-out, or an RGB image whose background matches its border) is pasted
+instead of the drawn banana. About 5 ms per image.
 """
 from __future__ import annotations
 
@@ -24,29 +15,17 @@ import colorsys
 import csv
 import math
 import os
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from kcv.data.errors import DataError, offenders
+from kcv.data.sources.bananas import HEADER
 
-HEADER = ("img_name", "label", "xmin", "ymin", "xmax", "ymax")
-SPLITS = ("train", "val")
 _SS = 4  # supersampling of the drawn banana
 MAX_OBJECTS = 8
 
 
-class BananaRecord(NamedTuple):
-    """One image: its CSV name, file path, boxes (N, 4) float32 normalised xyxy, classes (N,) int64."""
-
-    img_name: str
-    path: str
-    boxes: np.ndarray
-    classes: np.ndarray
-
-
-# ---- drawing ---------------------------------------------------------------------------------
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
     """HSV (h in degrees) -> RGB floats 0..255."""
     r, g, b = colorsys.hsv_to_rgb((h % 360) / 360.0, min(max(s, 0.0), 1.0), min(max(v, 0.0), 1.0))
@@ -264,122 +243,3 @@ def write_bananas(root: str, num_train: int = 1000, num_val: int = 100,
             writer.writerows(rows)
         os.replace(tmp, os.path.join(folder, "label.csv"))
     return root
-
-
-# ---- reading ---------------------------------------------------------------------------------
-def _bad_name(name: str) -> bool:
-    return not name or os.path.isabs(name) or "/" in name or "\\" in name or name in (".", "..")
-
-
-def read_bananas(root: str, split: str = "train") -> list[BananaRecord]:
-    """Validate and read `root/bananas_<split>/label.csv` -> one BananaRecord per image, CSV order.
-
-    Boxes are pixel corners divided by the image's width/height (the book divides by 256, its
-    image size). Raises a one-line DataError naming the count and first offenders for a missing
-    or malformed CSV, unsafe names, missing/unreadable images, bad numbers, negative labels,
-    xmin >= xmax or ymin >= ymax, and boxes outside the image.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"read_bananas: split must be one of {SPLITS}, got {split!r}")
-    folder = os.path.join(root, f"bananas_{split}")
-    csv_path = os.path.join(folder, "label.csv")
-    if not os.path.isfile(csv_path):
-        raise DataError(f"no banana labels at {csv_path} (expected {HEADER} rows and images/<img_name>)")
-    with open(csv_path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or tuple(c.strip() for c in rows[0]) != HEADER:
-        got = ",".join(rows[0]) if rows else "an empty file"
-        raise DataError(f"{csv_path}: header must be {','.join(HEADER)}, got {got}")
-    if len(rows) == 1:
-        raise DataError(f"{csv_path}: no label rows")
-    problems: list[str] = []
-    sizes: dict[str, tuple[int, int] | None] = {}
-    grouped: dict[str, list[tuple[int, list[float]]]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        where = f"line {line}"
-        if len(row) != len(HEADER):
-            problems.append(f"{where}: {len(row)} fields, expected {len(HEADER)}")
-            continue
-        name = row[0].strip()
-        where = f"line {line} ({name})"
-        if _bad_name(name):
-            problems.append(f"{where}: img_name must be a plain file name")
-            continue
-        try:
-            label_f = float(row[1])
-            coords = [float(v) for v in row[2:]]
-        except ValueError:
-            problems.append(f"{where}: not a number in {','.join(row[1:])}")
-            continue
-        if not all(math.isfinite(v) for v in [label_f, *coords]) or label_f != int(label_f) or label_f < 0:
-            problems.append(f"{where}: label must be an integer >= 0 and coordinates finite, got {','.join(row[1:])}")
-            continue
-        if name not in sizes:
-            path = os.path.join(folder, "images", name)
-            try:
-                with Image.open(path) as img:
-                    sizes[name] = img.size
-            except FileNotFoundError:
-                sizes[name] = None
-                problems.append(f"{where}: image file missing")
-            except (OSError, ValueError):
-                sizes[name] = None
-                problems.append(f"{where}: image unreadable")
-        size = sizes[name]
-        if size is None:
-            continue
-        x0, y0, x1, y1 = coords
-        if x0 >= x1 or y0 >= y1:
-            problems.append(f"{where}: needs xmin < xmax and ymin < ymax, got {x0:g},{y0:g},{x1:g},{y1:g}")
-            continue
-        if x0 < 0 or y0 < 0 or x1 > size[0] or y1 > size[1]:
-            problems.append(f"{where}: box {x0:g},{y0:g},{x1:g},{y1:g} outside the {size[0]}x{size[1]} image")
-            continue
-        w, h = size
-        grouped.setdefault(name, []).append((int(label_f), [x0 / w, y0 / h, x1 / w, y1 / h]))
-    if problems:
-        raise offenders(f"bad rows in {csv_path}", problems)
-    records = []
-    for name, items in grouped.items():
-        records.append(BananaRecord(
-            img_name=name,
-            path=os.path.join(folder, "images", name),
-            boxes=np.array([b for _, b in items], np.float32).reshape(-1, 4),
-            classes=np.array([c for c, _ in items], np.int64),
-        ))
-    return records
-
-
-def records_to_labels(records: Sequence[BananaRecord], max_objects: int | None = None) -> np.ndarray:
-    """(N, G, 5) float32 rows [class, x1, y1, x2, y2], padded with [-1, 0, 0, 0, 0].
-
-    G = max_objects, or the most objects any image has; extra objects raise ValueError.
-    """
-    most = max((len(r.classes) for r in records), default=0)
-    g = most if max_objects is None else int(max_objects)
-    if most > g:
-        raise ValueError(f"records_to_labels: an image has {most} objects, more than max_objects={g}")
-    labels = np.zeros((len(records), max(g, 1), 5), np.float32)
-    labels[..., 0] = -1
-    for i, r in enumerate(records):
-        n = len(r.classes)
-        labels[i, :n, 0] = r.classes
-        labels[i, :n, 1:] = r.boxes
-    return labels
-
-
-def load_bananas(root: str, split: str = "train", max_objects: int | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read and decode a split: images uint8 (N, H, W, 3), labels float32 (N, G, 5) (see above).
-
-    The book's `read_data_bananas` (its labels are (N, 1, 5) for one banana per image).
-    """
-    records = read_bananas(root, split)
-    images = []
-    for r in records:
-        with Image.open(r.path) as img:
-            images.append(np.asarray(img.convert("RGB"), np.uint8))
-    shapes = {im.shape for im in images}
-    if len(shapes) != 1:
-        raise DataError(f"bananas_{split}: images differ in size ({sorted(shapes)[:3]}); resize them first")
-    return np.stack(images), records_to_labels(records, max_objects)

@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from kcv.data import dogs
 from kcv.data.images import load_rgb
 from kcv.data.sources import kaggle_dog
+from kcv.data.synthetic import dogs
 
 
 def _rows(path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kcv.data import sprites
+from kcv.data.synthetic import sprites
 
 
 def _load(paths):

@@ -1,15 +1,15 @@
-"""Data sources: layouts read right, and every kind of bad input gives one clear line."""
+"""Kaggle CSV folders: layouts read right, and every kind of bad input gives one clear line."""
 import csv
 import os
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from kcv.data import shapes
 from kcv.data.errors import DataError
-from kcv.data.sources import ClassFolderSource, TfdsSource, kaggle_cifar10, kaggle_dog, open_source
+from kcv.data.sources.base import Record
+from kcv.data.sources.kaggle import kaggle_cifar10, kaggle_dog, sort_by_id
+from kcv.data.synthetic import shapes
 
 
 def _write_kaggle(root, n=30, n_test=4):
@@ -178,31 +178,17 @@ def test_kaggle_dog_layout(tmp_path):
     assert len(src.records()) == 4 and src.records("test")[0].id == "ffff"
 
 
-def test_class_folders_and_flat_folders(tmp_path):
-    root = shapes.write_class_folders(str(tmp_path / "cls"), n=40, seed=0, size=16)
-    src = ClassFolderSource(root)
-    assert len(src.records()) == 40 and src.labels() == sorted(shapes.SHAPE_CLASSES)
-    assert src.records()[0].id.count("/") == 1
-    Image.new("RGB", (8, 8)).save(os.path.join(root, "loose.png"))
-    with pytest.raises(DataError, match="^1 images in .* are not inside a class folder: loose.png$"):
-        ClassFolderSource(root)
-    unlabelled = ClassFolderSource(root, labelled=False)
-    assert len(unlabelled.records()) == 41 and all(r.label is None for r in unlabelled.records())
+def test_sort_by_id_puts_numbers_in_numeric_order_before_names():
+    records = [Record(i, None, None) for i in ["10", "b", "2", "a", "1"]]
+    assert [r.id for r in sort_by_id(records)] == ["1", "2", "10", "a", "b"]
 
 
-def test_open_source_errors_are_one_line(tmp_path):
-    with pytest.raises(DataError, match="data folder not found"):
-        open_source("kaggle_cifar10", data_dir=str(tmp_path / "nope"))
-    with pytest.raises(DataError, match="unknown data source 'parquet'"):
-        open_source("parquet", data_dir=str(tmp_path))
-    with pytest.raises(DataError, match="no train/ folder"):
-        open_source("kaggle_cifar10", data_dir=str(tmp_path))
-
-
-def test_tfds_offline_fails_fast_naming_the_flags(tmp_path):
-    start = time.time()
-    with pytest.raises(DataError) as err:
-        TfdsSource("mnist", data_dir=str(tmp_path))
-    assert time.time() - start < 30  # never the minutes-long download retry loop
-    msg = _one_line(err)
-    assert "--data_dir" in msg and "--download" in msg
+def test_test_split_is_unlabelled_so_no_eval_split(tmp_path):
+    src = kaggle_cifar10(_write_kaggle(tmp_path, n=10, n_test=3))
+    assert src.native_splits == ("train", "test") and src.eval_split is None
+    test = src.load("test")
+    assert [e.id for e in test] == ["1", "2", "3"] and all(e.label is None for e in test)
+    train = src.load("train")
+    with open(os.path.join(src.root, "train", "1.png"), "rb") as f:
+        assert train[0].encoded == f.read()  # the generator writes 8-bit RGB PNGs: stored as they are
+    assert [e.label for e in train] == [r.label for r in src.records("train")]

@@ -1,0 +1,51 @@
+"""DCGAN: unlabelled images in (scaled to [-1, 1]), a generator of uint8 images out."""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kcv.data.input import gan_image_dataset
+from kcv.data.statistics import image_statistics
+from kcv.metrics.generators import generator_report
+from pipelines.tasks import register_task
+from pipelines.tasks._gan import GanTask, checks
+from pipelines.tasks.base import input_size, split_dir
+
+EVAL_IMAGES = 64  # generated images checked for health and diversity
+
+
+@register_task
+class ImageGan(GanTask):
+    name = "gan_images"
+    output = "images"
+
+    def statistics(self, cfg, examples_dir: str) -> dict:
+        return image_statistics(split_dir(examples_dir, "train"), image_size=cfg.model.image_size,
+                                channels=cfg.model.channels, resize_mode=cfg.data.resize_mode)
+
+    def _images(self, cfg, examples_dir: str, split: str, shape, training: bool, batch_size: int):
+        """Real images of `shape` (H, W, C) in [-1, 1]."""
+        return gan_image_dataset(split_dir(examples_dir, split), batch_size=batch_size, training=training,
+                                 image_size=shape[:2], channels=shape[2], seed=cfg.runtime.seed)
+
+    def train_dataset(self, cfg, examples_dir: str, model: keras.Model) -> tf.data.Dataset:
+        # Real images as the discriminator takes them: the built model says the shape.
+        shape = (*input_size(model.discriminator), int(model.discriminator.input_shape[-1]))
+        return self._images(cfg, examples_dir, "train", shape, True, cfg.training.batch_size)
+
+    def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
+        from kcv.callbacks.samples import SampleGrid
+
+        return [SampleGrid(os.path.join(run_dir, "samples"), count=64, ncols=8, seed=cfg.runtime.seed)]
+
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
+        """Health and diversity of images sampled from the exported generator, against real eval images."""
+        sample = tf.saved_model.load(saved_model_dir).signatures["sample"]
+        fake = sample(count=tf.constant(EVAL_IMAGES, tf.int32),
+                      seed=tf.constant(cfg.runtime.seed, tf.int64))["images"].numpy()
+        real = [img for img in self._images(cfg, examples_dir, "eval", fake.shape[1:4], False, EVAL_IMAGES).unbatch()]
+        reference = ((np.stack(real) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8) if len(real) >= 2 else None
+        return checks(generator_report(fake, reference=reference))

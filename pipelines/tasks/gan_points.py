@@ -1,0 +1,45 @@
+"""The book's toy GAN: 2-D points in, a generator of points out, judged by its moments."""
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kcv.data.input import points_dataset, read_points
+from kcv.metrics.generators import moments_report
+from pipelines.tasks import register_task
+from pipelines.tasks._gan import GanTask, checks
+from pipelines.tasks.base import split_dir
+
+EVAL_SAMPLES = 5000  # generated points compared with the real data's moments
+MOMENTS_RTOL = 0.1  # mean and covariance within 10% of the data's (Frobenius-norm ratios)
+
+
+@register_task
+class PointsGan(GanTask):
+    name = "gan_points"
+    output = "points"
+
+    def statistics(self, cfg, examples_dir: str) -> dict:
+        pts = read_points(split_dir(examples_dir, "train"))
+        return {"mean": pts.mean(0).tolist(), "covariance": np.cov(pts, rowvar=False).tolist(), "count": len(pts)}
+
+    def train_dataset(self, cfg, examples_dir: str, model: keras.Model) -> tf.data.Dataset:
+        return points_dataset(split_dir(examples_dir, "train"), batch_size=cfg.training.batch_size, training=True,
+                              seed=cfg.runtime.seed)
+
+    def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
+        from kcv.callbacks.samples import PointScatter
+
+        real = read_points(split_dir(examples_dir, "train"))
+        return [PointScatter(os.path.join(run_dir, "scatter"), real=real, count=200, seed=cfg.runtime.seed)]
+
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
+        """Moments of points sampled from the exported generator against all the real points."""
+        sample = tf.saved_model.load(saved_model_dir).signatures["sample"]
+        real = np.concatenate([read_points(split_dir(examples_dir, s)) for s in ("train", "eval")])
+        fake = sample(count=tf.constant(EVAL_SAMPLES, tf.int32),
+                      seed=tf.constant(cfg.runtime.seed, tf.int64))["samples"].numpy()
+        return checks(moments_report(fake, real, rtol=MOMENTS_RTOL))

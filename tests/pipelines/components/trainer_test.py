@@ -1,0 +1,45 @@
+"""Trainer: artifacts, the printed weights digest, step planning errors."""
+import json
+import os
+
+import keras
+import pytest
+
+from pipelines import loop
+from pipelines.artifacts import PipelineError
+from pipelines.components import trainer
+from tests.pipelines.conftest import small_config
+
+
+def test_model_artifact_and_logs(pipeline_run):
+    cfg, record = pipeline_run
+    model, run_dir = record.artifacts["model"], record.artifacts["model_run"]
+    assert run_dir == os.path.join(cfg.paths.pipeline_root, "Trainer", "model_run", record.run_id)
+    assert os.path.isfile(os.path.join(model, "Format-Serving", "saved_model.pb"))
+    lines = open(os.path.join(run_dir, "training_log.csv")).read().splitlines()
+    assert lines[0].split(",")[:2] == ["epoch", "accuracy"] and len(lines) == 2  # header + 1 epoch
+    assert os.listdir(os.path.join(run_dir, "tensorboard"))
+    summary = json.load(open(os.path.join(model, "training_summary.json")))
+    assert summary["steps_per_epoch"] == 180 // 16 and summary["examples"] == record.artifacts["examples"]
+    # the printed digest is the exported model's: model.keras loads to the same weights
+    assert loop.weights_digest(keras.saving.load_model(os.path.join(model, "model.keras"))) == summary["weights_sha256"]
+    assert record.data["components"]["Trainer"]["weights_sha256"] == summary["weights_sha256"]
+    # one checkpoint format: no second copy of the weights beside the backup, and the backup is gone
+    assert not [d for d in os.listdir(os.path.dirname(run_dir)) if d.startswith("backup")]
+    assert not os.path.exists(os.path.join(run_dir, "checkpoints"))
+
+
+@pytest.mark.parametrize("batch, replicas, cap, message", [
+    (16, 3, 0, "--batch_size=16 is not divisible by 3 replicas"),
+    (200, 1, 0, "--batch_size=200 is larger than the 180 training examples"),
+])
+def test_steps_per_epoch_errors(tmp_path, batch, replicas, cap, message):
+    cfg = small_config(str(tmp_path), **{"training.batch_size": batch})
+    with pytest.raises(PipelineError, match=message):
+        trainer.steps_per_epoch(cfg, 180, replicas)
+
+
+def test_steps_per_epoch_drops_the_last_partial_batch_and_honours_the_cap(tmp_path):
+    cfg = small_config(str(tmp_path))
+    assert trainer.steps_per_epoch(cfg, 180, 1) == 11  # 180 // 16
+    assert trainer.steps_per_epoch(cfg.replace(**{"training.steps_per_epoch": 4}), 180, 2) == 4

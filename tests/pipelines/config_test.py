@@ -1,0 +1,110 @@
+"""The typed config: presets, precedence, strict round trips, one-line errors, generated flags."""
+import json
+
+import pytest
+from absl import flags
+
+from pipelines.config import COMPONENTS, Config, ConfigError, build_config, define_flags, flag_overrides, flag_settings
+from pipelines.experiments import EXPERIMENTS
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_preset_builds_and_round_trips_through_json(name):
+    cfg = build_config(name)
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+    assert cfg.paths.pipeline_root == f"runs/{name}" and cfg.paths.serving_model_dir == f"saved_models/{name}"
+    assert cfg.components == COMPONENTS
+
+
+def test_precedence_flag_over_embedded_over_preset_over_default():
+    cfg = build_config("tiny_ssd_bananas")  # embedded demo: 128 px, Adam 1e-3, 16 epochs
+    assert cfg.model.image_size == (128, 128) and cfg.training.optimizer == "adam" and cfg.training.epochs == 16
+    assert cfg.training.batch_size == 32 and cfg.training.momentum == 0.0  # preset, then declared default
+    real = build_config("tiny_ssd_bananas", {"data": {"data_dir": "/data/bananas"}})  # the book's recipe
+    assert real.model.image_size == (256, 256) and real.training.optimizer == "sgd" and real.training.lr == 0.2
+    flagged = build_config("tiny_ssd_bananas", {"model": {"image_size": [64, 64]}, "training": {"epochs": 2}})
+    assert flagged.model.image_size == (64, 64) and flagged.training.epochs == 2 and flagged.training.lr == 1e-3
+
+
+def test_book_learning_rate_conversion_is_in_the_preset():
+    t = build_config("resnet18_cifar10").training
+    # the book's lr 2e-4 and weight decay 5e-4 on a loss summed over batch 32, as a mean loss
+    assert t.lr == pytest.approx(2e-4 * 32) and t.weight_decay == pytest.approx(5e-4 / 32)
+    assert (t.batch_size, t.lr_period, t.lr_decay, t.epochs, t.momentum) == (32, 4, 0.9, 20, 0.9)
+
+
+def test_another_model_drops_the_presets_builder_arguments():
+    cfg = build_config("resnet18_cifar10", {"model": {"name": "simple_cnn"}})
+    assert cfg.model.kwargs == {} and cfg.model.image_size == (32, 32)
+    with pytest.raises(ConfigError, match="--weights applies to fine-tuning experiments"):
+        build_config("resnet18_cifar10", {"model": {"weights": "none"}})
+
+
+def test_fine_tuning_settings_reach_the_builder():
+    model = build_config("dog_breeds", {"model": {"weights": "none", "trainable_layers": 3}}).model
+    assert model.builder_kwargs(allow_download=False) == {
+        "head_units": 256, "backbone": "resnet50", "weights": None, "keep_imagenet_top": True,
+        "trainable_layers": 3, "allow_download": False}
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"training": {"lr": "fast"}}, r"training.lr \(--lr\) must be float, got str 'fast'"),
+    ({"training": {"epochs": 0}}, r"training.epochs \(--epochs\) must be >= 1, got 0"),
+    ({"training": {"epochs": True}}, r"training.epochs \(--epochs\) must be int, got bool"),
+    ({"data": {"valid_ratio": 1.0}}, r"data.valid_ratio \(--valid_ratio\) must be < 1.0, got 1.0"),
+    ({"training": {"lr_schedule": "warp"}}, r"'warp': unknown schedule; use one of constant, step"),
+    ({"runtime": {"strategy": "quantum"}}, r"runtime.strategy \(--strategy\) must be one of default, one_device"),
+    ({"training": {"lrr": 0.1}}, r"unknown setting training.lrr \(known in training: adam_beta_1, backup_steps"),
+    ({"trainer": {}}, r"unknown setting trainer"),
+    ({"model": {"image_size": [32]}}, r"must be H,W with positive integers, got 32"),
+    ({"components": ["Trainer", "Polisher"]}, r"unknown components \['Polisher'\]"),
+])
+def test_bad_settings_are_one_line_errors_naming_the_setting(tree, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build_config("resnet18_cifar10", tree)
+    assert "\n" not in str(err.value)
+
+
+def test_read_of_an_edited_config_json_is_strict(tmp_path):
+    cfg = build_config("gan_gaussian")
+    path = cfg.write(str(tmp_path / "config.json"))
+    assert Config.read(path) == cfg
+    data = json.load(open(path))
+    data["training"]["batch_size"] = "8"
+    json.dump(data, open(path, "w"))
+    with pytest.raises(ConfigError, match=r"training.batch_size \(--batch_size\) must be int, got str '8'"):
+        Config.read(path)
+
+
+def test_replace_and_frozen():
+    cfg = build_config("resnet18_cifar10")
+    quick = cfg.replace(**{"training.epochs": 1, "components": ["Trainer"]})
+    assert quick.training.epochs == 1 and quick.components == ("Trainer",) and cfg.training.epochs == 20
+    with pytest.raises(Exception):
+        cfg.training.lr = 1.0  # frozen
+    with pytest.raises(ConfigError):
+        cfg.replace(**{"training.epochs": -1})
+
+
+def test_fingerprint_leaves_out_what_does_not_change_training():
+    a = build_config("resnet18_cifar10")
+    b = a.replace(**{"paths.pipeline_root": "/elsewhere", "runtime.strategy": "mirrored",
+                     "evaluation.min_accuracy": 0.9, "training.backup_steps": 5, "components": ["Trainer"]})
+    assert a.fingerprinted() == b.fingerprinted()
+    assert a.fingerprinted() != a.replace(**{"training.lr": 0.5}).fingerprinted()
+    assert a.fingerprinted() != a.replace(**{"runtime.seed": 1}).fingerprinted()
+
+
+def test_flags_are_generated_from_the_declarations():
+    names = [name for name, *_ in flag_settings()]
+    assert len(names) == len(set(names))  # one flag per setting
+    assert {"epochs", "lr", "data_dir", "model", "image_size", "strategy", "components", "weights"} <= set(names)
+    assert not {"source", "augment", "kwargs", "task", "adam_beta_1"} & set(names)  # preset-only settings
+    values = flags.FlagValues()
+    define_flags(values)
+    values(["prog", "--experiment=tiny_ssd_bananas", "--lr=0.5", "--image_size=64,48", "--download"])
+    assert flag_overrides(values) == {"experiment": "tiny_ssd_bananas", "training": {"lr": 0.5},
+                                      "model": {"image_size": [64, 48]}, "data": {"download": True}}
+    assert "[training.lr; default 0.1, presets may change it]" in values["lr"].help
+    with pytest.raises(flags.IllegalFlagValueError):
+        values(["prog", "--epochs=0"])  # bounds come from the same declaration
