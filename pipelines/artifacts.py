@@ -12,6 +12,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import tempfile
 from typing import IO, Iterator
 
 EXAMPLES = ("ExampleGen", "examples")
@@ -95,3 +96,29 @@ def try_lock(path: str) -> IO | None:
         handle.close()
         return None
     return handle
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` through a unique temporary in the same folder, renamed over it:
+    readers see the old or the new file whole, and concurrent writers never share a temporary.
+    The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}-", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class NotBlessedError(PipelineError):
+    """The Evaluator refused the model: nothing was pushed. kcv-train exits with NOT_BLESSED_EXIT."""
+
+
+NOT_BLESSED_EXIT = 3  # kcv-train's exit status for a refused model (1: an error, 0: pushed or already served)

@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Any, Callable
 
-from pipelines.run_record import write_atomically
+from pipelines.artifacts import write_atomically
 
 COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
@@ -76,6 +76,9 @@ class DataConfig:
     valid_ratio: float = setting(0.1, "Fraction of the smallest class held out per class for evaluation.",
                                  lower=0.0, upper=1.0, open_bounds=True)
     num_shards: int = setting(2, "TFRecord shards per split.", lower=1, fingerprint=False)
+    max_image_pixels: int = setting(40_000_000, "Largest image (width x height, read from its header before "
+                                    "decoding) that ExampleGen reads and the exported bytes signatures accept.",
+                                    lower=1, fingerprint=False)
     augment: str = setting("none", "Training augmentation.", flag=False, choices=("none", "flip", "cifar", "imagenet"))
     resize_mode: str = setting("stretch", "How images reach the model's size.", flag=False,
                                choices=("stretch", "center_crop"))
@@ -157,6 +160,12 @@ class RuntimeConfig:
 class PathsConfig:
     pipeline_root: str = setting("", "Artifact root (default runs/<experiment>).", fingerprint=False)
     serving_model_dir: str = setting("", "Where the Pusher puts versions (default saved_models/<experiment>).",
+                                     fingerprint=False)
+    models_config: str = setting("", "TF Serving --model_config_file the Pusher keeps (default: models.config in "
+                                 "the folder holding --serving_model_dir, e.g. saved_models/models.config).",
+                                 fingerprint=False)
+    serving_base_path: str = setting("/models", "Where TF Serving sees that folder (base_path in models.config; "
+                                     "/models matches `docker run -v \"$PWD/saved_models:/models\"`).",
                                      fingerprint=False)
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
-from pipelines.artifacts import PipelineError
+from pipelines.artifacts import PipelineError, write_atomically
 
 RUNS = "runs"
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
@@ -148,21 +147,3 @@ class RunRecord:
         os.makedirs(runs_dir(self.pipeline_root), exist_ok=True)
         write_atomically(self.path, json.dumps(self.data, indent=2, sort_keys=True, default=str) + "\n")
 
-
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a unique temporary in the same folder, renamed over it:
-    readers see the old or the new file whole, and concurrent writers never share a temporary.
-    The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}-", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -5,8 +5,9 @@
   kcv-train --experiment=resnet18_cifar10 --components=Evaluator,Pusher [--run_id=ID]
   kcv-train --list_experiments
 
-Every run writes <pipeline_root>/runs/<run_id>.json (pipelines/run_record.py). TensorFlow is
-imported only after the flags parse, so --help answers at once.
+Every run writes <pipeline_root>/runs/<run_id>.json (pipelines/run_record.py). Exit status: 0 the
+model was pushed (or is already served), 3 the Evaluator refused it (nothing pushed), 1 an error.
+TensorFlow is imported only after the flags parse, so --help answers at once.
 """
 from __future__ import annotations
 
@@ -64,11 +65,14 @@ def main(argv: list[str]) -> None:
     logging.info("config written to %s", path)
 
     from kcv.data.errors import DataError
+    from pipelines.artifacts import NOT_BLESSED_EXIT, NotBlessedError
     from pipelines.runner import run_pipeline
 
     try:
         record = run_pipeline(cfg, continue_run=FLAGS.run_id,
                               report=lambda name, summary: print(f"{name}: {summary}", flush=True))
+    except NotBlessedError as err:  # a refused model is not a broken run: its own exit status
+        fail(f"{err.component}: {err}", code=NOT_BLESSED_EXIT)
     except (DataError, PipelineError, FileNotFoundError) as err:
         component = getattr(err, "component", None)
         fail(f"{component}: {err}" if component else str(err))

@@ -24,7 +24,9 @@ def test_a_retrained_model_is_not_pushed_on_its_parents_blessing(pipeline_copy):
 def test_pusher_alone_pushes_the_parents_blessed_model(pipeline_copy):
     cfg, parent = pipeline_copy
     record = run_pipeline(cfg.replace(components=["Pusher"]), continue_run=parent)
-    assert record.data["components"]["Pusher"]["version"] == 2
+    # the parent's model is version 1 already: same fingerprint, not pushed again
+    assert record.data["components"]["Pusher"]["version"] == 1
+    assert record.data["components"]["Pusher"]["already_served"]
     assert record.data["components"]["Pusher"]["inputs"]["model"] == record.artifacts["model"]
 
 
