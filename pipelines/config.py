@@ -76,6 +76,7 @@ class DataConfig:
     valid_ratio: float = setting(0.1, "Fraction of the smallest class held out per class for evaluation.",
                                  lower=0.0, upper=1.0, open_bounds=True)
     num_shards: int = setting(2, "TFRecord shards per split.", lower=1, fingerprint=False)
+    # kcv.data.images.DEFAULT_MAX_IMAGE_PIXELS (kcv is not imported before the flags parse)
     max_image_pixels: int = setting(40_000_000, "Largest image (width x height, read from its header before "
                                     "decoding) that ExampleGen reads and the exported bytes signatures accept.",
                                     lower=1, fingerprint=False)

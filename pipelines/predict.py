@@ -26,6 +26,10 @@ flags.DEFINE_enum("submission", "labels", ["labels", "probabilities"],
 flags.DEFINE_string("plot", None, "Optional PNG: a grid of the first images with their top-3 classes.")
 flags.DEFINE_integer("batch_size", 64, "Images per call.", lower_bound=1)
 flags.DEFINE_integer("plot_count", 12, "Images in the --plot grid.", lower_bound=1)
+# kcv.data.images.DEFAULT_MAX_IMAGE_PIXELS, written out: importing kcv loads TensorFlow, and --help
+# must answer before that (tests/pipelines/predict_test.py checks the two agree).
+flags.DEFINE_integer("max_image_pixels", 40_000_000,
+                     "Largest image (width x height, read from its header before decoding) to read.", lower_bound=1)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -78,14 +82,18 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from kcv.data.images import load_rgb
+    from kcv.data.images import ImageTooLargeError, load_rgb
 
-    bad = []
+    bad, too_large = [], []
     for _, path in images:  # decode every image first: one clear error, no partial CSV
         try:
-            load_rgb(path)
+            load_rgb(path, FLAGS.max_image_pixels)  # the header's size is checked before decoding
+        except ImageTooLargeError as err:
+            too_large.append(str(err))
         except (ValueError, OSError) as err:
             bad.append(str(err))
+    if too_large:
+        fail(too_large[0] + (f" (and {len(too_large) - 1} more images over the limit)" if len(too_large) > 1 else ""))
     if bad:
         fail(f"{len(bad)} unreadable images: {'; '.join(bad[:3])}")
     try:
@@ -104,7 +112,7 @@ def main(argv: list[str]) -> None:
     for start in range(0, len(images), FLAGS.batch_size):
         batch = images[start:start + FLAGS.batch_size]
         data = [open(path, "rb").read() for _, path in batch]
-        probabilities.append(fn(image_bytes=tf.constant(data))["probabilities"].numpy())
+        probabilities.append(call(fn, data, version_dir)["probabilities"].numpy())
     probs = np.concatenate(probabilities)
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
@@ -127,6 +135,23 @@ def main(argv: list[str]) -> None:
         print(f"wrote {FLAGS.plot}")
 
 
+def call(fn, data: list[bytes], version_dir: str) -> dict:
+    """serving_default on one batch; the model's own refusal (e.g. its export-time
+    max_image_pixels, lower than --max_image_pixels) is one error line."""
+    import tensorflow as tf
+
+    try:
+        return fn(image_bytes=tf.constant(data))
+    except tf.errors.InvalidArgumentError as err:
+        # A graph error message is several lines; the reason is the assertion's text, else the
+        # first line that is not TensorFlow's framing.
+        lines = [line.strip() for line in err.message.splitlines() if line.strip()]
+        noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+        reason = next((line for line in lines if line.startswith("assertion failed:")),
+                      next((line for line in lines if not line.startswith(noise)), "InvalidArgumentError"))
+        fail(f"{version_dir} refused an image: {reason.removeprefix('assertion failed: ').strip('[]')}")
+
+
 def _write_rows(header: list[str], rows) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     tmp = FLAGS.output + ".tmp"
@@ -139,12 +164,10 @@ def _write_rows(header: list[str], rows) -> None:
 
 def predict_detections(fn, images, version_dir: str) -> None:
     """Detector: one CSV row per detection, `id,class,score,xmin,ymin,xmax,ymax` in original pixels."""
-    import tensorflow as tf
-
     rows, per_image = [], []
     for start in range(0, len(images), FLAGS.batch_size):
         batch = images[start:start + FLAGS.batch_size]
-        out = fn(image_bytes=tf.constant([open(path, "rb").read() for _, path in batch]))
+        out = call(fn, [open(path, "rb").read() for _, path in batch], version_dir)
         for i, (stem, path) in enumerate(batch):
             n = int(out["num_detections"][i])
             boxes, scores = out["boxes"][i, :n].numpy(), out["scores"][i, :n].numpy()
@@ -174,7 +197,7 @@ def plot_detections(per_image, path: str, min_score: float = 0.5) -> None:
     for ax in axes.flat:
         ax.axis("off")
     for ax, (stem, file, boxes, scores, classes) in zip(axes.flat, per_image):
-        ax.imshow(load_rgb(file))
+        ax.imshow(load_rgb(file, FLAGS.max_image_pixels))
         keep = scores >= min_score
         show_bboxes(ax, boxes[keep].tolist(), [f"{c}: {s:.2f}" for c, s in zip(classes[keep], scores[keep])])
         ax.set_title(stem, fontsize=8)
@@ -198,7 +221,7 @@ def plot_grid(images, probs, class_names, path: str) -> None:
     for ax in axes.flat:
         ax.axis("off")
     for ax, (stem, file), p in zip(axes.flat, images, probs):
-        ax.imshow(load_rgb(file), interpolation="nearest")
+        ax.imshow(load_rgb(file, FLAGS.max_image_pixels), interpolation="nearest")
         top = p.argsort()[::-1][:3]
         ax.set_title(f"{stem}\n" + "\n".join(f"{class_names[i]} {p[i]:.2f}" for i in top), fontsize=8)
     fig.tight_layout()

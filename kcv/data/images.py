@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+#: the one default for the largest image (width x height) read or served: ExampleGen, kcv-predict
+#: and the exported bytes signatures (kcv.serving.image_header) all refuse bigger ones from the header
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class ImageTooLargeError(ValueError):
+    """An image whose header announces more pixels than the limit; raised before decoding."""
 
 
 def to_rgb_uint8(img: Image.Image) -> np.ndarray:
@@ -28,25 +37,59 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def load_rgb(path: str) -> np.ndarray:
+def load_rgb(path: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file fully and return it as (H, W, 3) uint8.
 
-    Raises ValueError (one line) for empty, truncated or unreadable files.
+    Raises ValueError (one line) for empty, truncated or unreadable files, ImageTooLargeError (a
+    ValueError) for images over `max_pixels`.
     """
     with open(path, "rb") as f:
         data = f.read()
-    return decode_rgb(data, name=path)
+    return decode_rgb(data, name=path, max_pixels=max_pixels)
 
 
-def decode_rgb(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes fully to (H, W, 3) uint8; ValueError if empty or corrupt."""
+def open_checked(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+    """The image opened from its header only (not decoded yet); the caller closes it.
+
+    Raises ImageTooLargeError "<name>: image is WxH = N pixels, over the limit of M
+    (--max_image_pixels)" when width * height > max_pixels; PIL's errors for unreadable bytes pass.
+    """
+    # PIL's own bomb check raises at open past 2 x Image.MAX_IMAGE_PIXELS, before the size is
+    # known, with its own message; ours replaces it, so it is off for this header read only
+    # (a lock: the setting is process-wide). PIL still checks GIF frames while decoding.
+    with _PIL_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            img = Image.open(io.BytesIO(data))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise ImageTooLargeError(f"{name}: image is {width}x{height} = {width * height} pixels, "
+                                 f"over the limit of {max_pixels} (--max_image_pixels)")
+    return img
+
+
+def decode_rgb(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes fully to (H, W, 3) uint8.
+
+    ValueError if empty or corrupt; ImageTooLargeError (a ValueError), from the header and before
+    any decoding, if width * height > max_pixels.
+    """
     if not data:
         raise ValueError(f"{name}: empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        img = open_checked(data, name, max_pixels)
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{name}: unreadable image ({err})") from None
+    try:
+        with img:
             img.load()  # forces a full decode, so truncated files fail here, not mid-epoch
             return to_rgb_uint8(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"{name}: unreadable image ({err})") from None
 
 

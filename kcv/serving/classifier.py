@@ -1,12 +1,17 @@
 """Export an image classifier as a SavedModel for TF Serving (DESIGN.md section 6).
 
 Signatures (both return the same dict):
-  serving_default: image_bytes  tf.string [None]          PNG/JPEG of any size
+  serving_default: image_bytes  tf.string [None]          PNG/JPEG/GIF/BMP, any size up to max_image_pixels
   serving_images:  images       tf.uint8  [None, H, W, C] already at the model's size
   -> probabilities float32 [None, K], classes int64 [None], class_names string [None]
-The loaded object also carries `class_names` (string [K]): the vocabulary, in output order.
+The loaded object also carries `class_names` (string [K]): the vocabulary, in output order, and
+`max_image_pixels` (int64 scalar): the limit serving_default enforces.
 Decoding, resizing and normalisation all run inside the graph; the model is called with
 training=False so no augmentation or dropout survives export.
+Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
+`kcv.serving.image_header`) and answers InvalidArgumentError, before decoding anything, for an
+unreadable header or width x height over `max_image_pixels` (fixed at export). An empty batch
+answers empty outputs (probabilities [0, K]) in both signatures.
 """
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from kcv.data.preprocess import resize_for_model
-from kcv.data.schema import decode_image
 from kcv.serving.archive import write_archive
+from kcv.serving.image_header import guarded_decode
 
 DEFAULT_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
@@ -29,25 +35,42 @@ def build_classifier_archive(
     image_size: tuple[int, int],
     channels: int = 3,
     resize_mode: str = "stretch",
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> keras.export.ExportArchive:
-    """An ExportArchive with the two signatures above. `model` maps float [0, 255] images to logits."""
+    """An ExportArchive with the two signatures above. `model` maps float [0, 255] images to logits.
+
+    serving_default refuses (InvalidArgumentError, before decoding) images over `max_image_pixels`.
+    """
+    if int(max_image_pixels) < 1:
+        raise ValueError(f"export_classifier: max_image_pixels must be >= 1, got {max_image_pixels}")
     height, width = int(image_size[0]), int(image_size[1])
+    num_classes = len(class_names)
     archive = keras.export.ExportArchive()
     archive.track(model)
     names = tf.Variable(list(class_names), trainable=False, dtype=tf.string, name="class_names")
-    # ExportArchive exposes no public way to attach a plain resource; this attribute is what
-    # `tf.saved_model.load(path).class_names` returns.
+    limit = tf.Variable(int(max_image_pixels), trainable=False, dtype=tf.int64, name="max_image_pixels")
+    # ExportArchive exposes no public way to attach a plain resource; these attributes are what
+    # `tf.saved_model.load(path).class_names` / `.max_image_pixels` return.
     archive._tf_trackable.class_names = names
+    archive._tf_trackable.max_image_pixels = limit
 
-    def predict(images: tf.Tensor) -> dict[str, tf.Tensor]:
+    def empty() -> dict[str, tf.Tensor]:
+        return {"probabilities": tf.zeros([0, num_classes]), "classes": tf.zeros([0], tf.int64),
+                "class_names": tf.zeros([0], tf.string)}
+
+    def run(images: tf.Tensor) -> dict[str, tf.Tensor]:
         logits = model(tf.cast(images, tf.float32), training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         classes = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "classes": classes, "class_names": tf.gather(names, classes)}
 
+    def predict(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        # An empty request answers empty outputs (TF's conv kernels mishandle a batch of 0).
+        return tf.cond(tf.shape(images)[0] > 0, lambda: run(images), empty)
+
     def from_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         def one(data):
-            return resize_for_model(decode_image(data, channels), (height, width), resize_mode)
+            return resize_for_model(guarded_decode(data, channels, limit), (height, width), resize_mode)
 
         images = tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec((height, width, channels), tf.uint8))
         return predict(images)
@@ -60,6 +83,13 @@ def build_classifier_archive(
 
 
 def export_classifier(model: keras.Model, path: str, class_names: Sequence[str], image_size: tuple[int, int],
-                      channels: int = 3, resize_mode: str = "stretch") -> str:
-    """Write the classifier SavedModel to `path` atomically; returns `path`."""
-    return write_archive(build_classifier_archive(model, class_names, image_size, channels, resize_mode), path)
+                      channels: int = 3, resize_mode: str = "stretch",
+                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> str:
+    """Write the classifier SavedModel to `path` atomically; returns `path`.
+
+    Guarded: serving_default refuses, from the header and before decoding, images whose width x
+    height exceeds `max_image_pixels` (recorded as `loaded.max_image_pixels`) or whose header is
+    not PNG/JPEG/GIF/BMP; empty batches answer empty outputs.
+    """
+    return write_archive(build_classifier_archive(model, class_names, image_size, channels, resize_mode,
+                                                  max_image_pixels), path)

@@ -1,7 +1,7 @@
 """Export an anchor-based detector (TinySSD) as a SavedModel for TF Serving (DESIGN.md section 6).
 
 Signatures (both return the same dict; D = max_detections):
-  serving_default: image_bytes  tf.string [None]               PNG/JPEG of any size
+  serving_default: image_bytes  tf.string [None]               PNG/JPEG/GIF/BMP, any size up to max_image_pixels
   serving_images:  images       tf.uint8  [None, H, W, 3]       already at the model's size
   -> boxes           float32 [None, D, 4]  xyxy in PIXELS of the image that was sent (for
                                            serving_default the original, before resizing),
@@ -15,16 +15,21 @@ book's decoding: offsets applied to the anchors and the book's class-agnostic gr
 (`kcv.detection.detections_padded`, equal to the first rows of `multibox_detection`), keeping
 rows whose confidence is >= score_threshold. Boxes are scaled from normalised to pixels and
 clipped to the image after NMS, so the scores and ranking equal the in-memory `TinySSD.detect`.
+Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
+`kcv.serving.image_header`) and answers InvalidArgumentError, before decoding anything, for an
+unreadable header or width x height over `max_image_pixels` (fixed at export, carried as the
+loaded object's `max_image_pixels`, int64 scalar). An empty batch answers empty outputs.
 """
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from kcv.data.preprocess import resize_for_model
-from kcv.data.schema import decode_image
 from kcv.models.tiny_ssd import outputs_to_padded
 from kcv.serving.archive import write_archive
+from kcv.serving.image_header import guarded_decode
 
 DEFAULT_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
@@ -43,19 +48,25 @@ def to_pixel_boxes(boxes: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> t
 
 
 def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (256, 256), max_detections: int = 100,
-                           nms_threshold: float = 0.5, score_threshold: float = 0.01
-                           ) -> keras.export.ExportArchive:
+                           nms_threshold: float = 0.5, score_threshold: float = 0.01,
+                           max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> keras.export.ExportArchive:
     """An ExportArchive with the two signatures above.
 
     `model(images float [0, 255], training=False)` must return (anchors (1, A, 4),
-    cls_preds (B, A, C+1) logits, bbox_preds (B, 4A)), as TinySSD does.
+    cls_preds (B, A, C+1) logits, bbox_preds (B, 4A)), as TinySSD does. serving_default refuses
+    (InvalidArgumentError, before decoding) images over `max_image_pixels`.
     """
     height, width = int(image_size[0]), int(image_size[1])
     max_detections = int(max_detections)
     if max_detections < 1:
         raise ValueError(f"export_detector: max_detections must be >= 1, got {max_detections}")
+    if int(max_image_pixels) < 1:
+        raise ValueError(f"export_detector: max_image_pixels must be >= 1, got {max_image_pixels}")
     archive = keras.export.ExportArchive()
     archive.track(model)
+    limit = tf.Variable(int(max_image_pixels), trainable=False, dtype=tf.int64, name="max_image_pixels")
+    # No public ExportArchive API attaches a plain resource: `tf.saved_model.load(path).max_image_pixels`.
+    archive._tf_trackable.max_image_pixels = limit
 
     def empty() -> dict[str, tf.Tensor]:
         return {"boxes": tf.zeros([0, max_detections, 4]), "scores": tf.zeros([0, max_detections]),
@@ -79,7 +90,7 @@ def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (25
 
     def from_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         def one(data):
-            image = decode_image(data, 3)
+            image = guarded_decode(data, 3, limit)
             size = tf.shape(image)[:2]
             return resize_for_model(image, (height, width), "stretch"), size
 
@@ -96,7 +107,13 @@ def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (25
 
 
 def export_detector(model: keras.Model, path: str, image_size: tuple[int, int] = (256, 256),
-                    max_detections: int = 100, nms_threshold: float = 0.5, score_threshold: float = 0.01) -> str:
-    """Write the detector SavedModel to `path` atomically (temporary folder + rename); returns `path`."""
-    return write_archive(
-        build_detector_archive(model, image_size, max_detections, nms_threshold, score_threshold), path)
+                    max_detections: int = 100, nms_threshold: float = 0.5, score_threshold: float = 0.01,
+                    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> str:
+    """Write the detector SavedModel to `path` atomically (temporary folder + rename); returns `path`.
+
+    Guarded: serving_default refuses, from the header and before decoding, images whose width x
+    height exceeds `max_image_pixels` (recorded as `loaded.max_image_pixels`) or whose header is
+    not PNG/JPEG/GIF/BMP; empty batches answer empty outputs.
+    """
+    return write_archive(build_detector_archive(model, image_size, max_detections, nms_threshold,
+                                                score_threshold, max_image_pixels), path)

@@ -43,9 +43,9 @@ def open_configured_source(cfg) -> tuple[Source, str]:
 
 def split(cfg, source: Source, vocabulary: list[str]) -> tuple[list[SourceExample], list[SourceExample]]:
     """(train, eval) examples: the source's eval split, else a seeded hold-out."""
-    train = source.load("train")
+    train = source.load("train", max_image_pixels=cfg.data.max_image_pixels)
     if source.eval_split:
-        return train, source.load(source.eval_split)
+        return train, source.load(source.eval_split, max_image_pixels=cfg.data.max_image_pixels)
     if vocabulary:
         train_idx, eval_idx = split_per_class([e.id for e in train], [e.label for e in train],
                                               cfg.data.valid_ratio, seed=cfg.runtime.seed)

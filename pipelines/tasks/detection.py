@@ -56,7 +56,7 @@ class Detection(Task):
         return _dataset(cfg, examples_dir, "eval", input_size(model), False, cfg.training.batch_size)
 
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
-        return export_detector(model, path, image_size=input_size(model))
+        return export_detector(model, path, image_size=input_size(model), max_image_pixels=cfg.data.max_image_pixels)
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
         """mAP of the exported detector (plain TensorFlow, uint8 signature) on Split-eval, in pixels."""

@@ -15,6 +15,7 @@ from pipelines.tasks._gan import GanTask, checks
 from pipelines.tasks.base import input_size, split_dir
 
 EVAL_IMAGES = 64  # generated images checked for health and diversity
+SEED_STRIDE = 1_000_003  # the sample seeds of runtime seeds s and s+1 never overlap
 
 
 @register_task
@@ -42,10 +43,13 @@ class ImageGan(GanTask):
         return [SampleGrid(os.path.join(run_dir, "samples"), count=64, ncols=8, seed=cfg.runtime.seed)]
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
-        """Health and diversity of images sampled from the exported generator, against real eval images."""
+        """Health and diversity of images sampled from the exported generator, against real eval images.
+
+        One seed per image: runtime.seed * SEED_STRIDE + 0..EVAL_IMAGES-1 (as gan_points does).
+        """
         sample = tf.saved_model.load(saved_model_dir).signatures["sample"]
-        fake = sample(count=tf.constant(EVAL_IMAGES, tf.int32),
-                      seed=tf.constant(cfg.runtime.seed, tf.int64))["images"].numpy()
+        seeds = cfg.runtime.seed * SEED_STRIDE + np.arange(EVAL_IMAGES, dtype=np.int64)
+        fake = sample(seed=tf.constant(seeds, tf.int64))["images"].numpy()
         real = [img for img in self._images(cfg, examples_dir, "eval", fake.shape[1:4], False, EVAL_IMAGES).unbatch()]
         reference = ((np.stack(real) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8) if len(real) >= 2 else None
         return checks(generator_report(fake, reference=reference))

@@ -14,6 +14,7 @@ from pipelines.tasks._gan import GanTask, checks
 from pipelines.tasks.base import split_dir
 
 EVAL_SAMPLES = 5000  # generated points compared with the real data's moments
+SEED_STRIDE = 1_000_003  # a prime > EVAL_SAMPLES: the sample seeds of runtime seeds s and s+1 never overlap
 MOMENTS_RTOL = 0.1  # mean and covariance within 10% of the data's (Frobenius-norm ratios)
 
 
@@ -37,9 +38,13 @@ class PointsGan(GanTask):
         return [PointScatter(os.path.join(run_dir, "scatter"), real=real, count=200, seed=cfg.runtime.seed)]
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
-        """Moments of points sampled from the exported generator against all the real points."""
+        """Moments of points sampled from the exported generator against all the real points.
+
+        One seed per sample: runtime.seed * SEED_STRIDE + 0..EVAL_SAMPLES-1, so runs with
+        different seeds draw disjoint seed ranges.
+        """
         sample = tf.saved_model.load(saved_model_dir).signatures["sample"]
         real = np.concatenate([read_points(split_dir(examples_dir, s)) for s in ("train", "eval")])
-        fake = sample(count=tf.constant(EVAL_SAMPLES, tf.int32),
-                      seed=tf.constant(cfg.runtime.seed, tf.int64))["samples"].numpy()
+        seeds = cfg.runtime.seed * SEED_STRIDE + np.arange(EVAL_SAMPLES, dtype=np.int64)
+        fake = sample(seed=tf.constant(seeds, tf.int64))["samples"].numpy()
         return checks(moments_report(fake, real, rtol=MOMENTS_RTOL))

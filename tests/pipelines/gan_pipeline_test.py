@@ -28,8 +28,8 @@ def test_gan_gaussian_preset_learns_the_moments_and_exports_a_sampler(tmp_path):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(tmp_path / "saved_models" / "gan_gaussian" / "1"))
-    a = loaded.signatures["sample"](count=tf.constant(5), seed=tf.constant(7, tf.int64))
-    b = loaded.signatures["sample"](count=tf.constant(5), seed=tf.constant(7, tf.int64))
+    seeds = tf.constant([7, 8, 9, 10, 11], tf.int64)  # one sample per seed
+    a, b = loaded.signatures["sample"](seed=seeds), loaded.signatures["sample"](seed=seeds)
     assert a["samples"].shape == (5, 2) and a["samples"].dtype == tf.float32
     np.testing.assert_array_equal(a["samples"].numpy(), b["samples"].numpy())
 

@@ -1,8 +1,10 @@
 """kcv-predict on a pushed model: Kaggle submission formats, numeric id order, plot, clear errors."""
 import csv
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -63,3 +65,56 @@ def test_errors_are_one_line_and_leave_no_csv(pipeline_run, tmp_path):
     assert out.returncode == 1 and "--version=99 not found" in out.stderr
     out = kcv_predict(f"--model_dir={tmp_path}/nothing", f"--input_dir={tmp_path}", f"--output={out_csv}")
     assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid 8-bit grey PNG of zero rows: width x height pixels in a few hundred KB at most."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(b"\0" * (width + 1)) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _error(out) -> str:
+    """The one kcv-predict error line (TensorFlow's start-up log lines aside)."""
+    lines = [line for line in out.stderr.splitlines() if line.startswith("kcv-predict:")]
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    return lines[0]
+
+
+def test_over_limit_images_are_one_line_before_the_model(pipeline_run, tmp_path):
+    cfg, _ = pipeline_run
+    _images(tmp_path / "test", [1, 2])
+    bomb = tmp_path / "test" / "3.png"
+    bomb.write_bytes(_bomb_png(20000, 20000))
+    out_csv = tmp_path / "bomb.csv"
+    args = [f"--model_dir={cfg.paths.serving_model_dir}", f"--input_dir={tmp_path / 'test'}", f"--output={out_csv}"]
+    out = kcv_predict(*args)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert _error(out) == (f"kcv-predict: error: {bomb}: image is 20000x20000 = 400000000 pixels, "
+                           "over the limit of 40000000 (--max_image_pixels)")
+    assert not out_csv.exists()
+    bomb.unlink()  # 1.png is 32x32 = 1024 pixels, 2.png 50x41 = 2050
+    out = kcv_predict(*args, "--max_image_pixels=1000")
+    assert out.returncode == 1 and not out_csv.exists()
+    assert _error(out) == (f"kcv-predict: error: {tmp_path / 'test' / '1.png'}: image is 32x32 = 1024 pixels, "
+                           "over the limit of 1000 (--max_image_pixels) (and 1 more images over the limit)")
+    # Allowed here but over the limit the model was exported with: the model's refusal, one line.
+    bomb.write_bytes(_bomb_png(7000, 6000))
+    out = kcv_predict(*args, "--max_image_pixels=50000000")
+    assert out.returncode == 1 and not out_csv.exists(), out.stderr[-2000:]
+    line = _error(out)
+    assert "refused an image" in line, out.stderr[-2000:]
+    assert "image is 7000x6000 = 42000000 pixels, over the limit of 40000000 (--max_image_pixels at export)" in line
+
+
+def test_the_image_limit_defaults_agree_with_the_library():
+    """kcv-predict and kcv-train write the default out (importing kcv would load TensorFlow before --help)."""
+    code = ("from absl import flags; import pipelines.predict; from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS; "
+            "from pipelines.config import DataConfig; "
+            "print(flags.FLAGS['max_image_pixels'].default, DEFAULT_MAX_IMAGE_PIXELS, DataConfig().max_image_pixels)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
+    assert out.stdout.split() == ["40000000"] * 3, out.stderr[-2000:]

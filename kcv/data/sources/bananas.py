@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from kcv.data.errors import DataError, offenders
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from kcv.data.sources.base import Record, Source, SourceExample
 
 HEADER = ("img_name", "label", "xmin", "ymin", "xmax", "ymax")
@@ -177,10 +178,10 @@ class BananasSource(Source):
     def records(self, split: str = "train") -> list[Record]:
         return [Record(os.path.splitext(r.img_name)[0], r.path, None) for r in self._split(split)]
 
-    def load(self, split: str = "train") -> list[SourceExample]:
+    def load(self, split: str = "train", max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[SourceExample]:
         # load() keeps records() order and raises on any bad image, so the zip lines up.
         return [dataclasses.replace(ex, boxes=r.boxes, box_classes=r.classes)
-                for ex, r in zip(super().load(split), self._split(split))]
+                for ex, r in zip(super().load(split, max_image_pixels), self._split(split))]
 
     def _split(self, split: str) -> list[BananaRecord]:
         if split not in self._splits:

@@ -7,15 +7,13 @@ each image decoded once so bad files fail there, all named in one DataError.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
 
 import numpy as np
-from PIL import Image
 
 from kcv.data.errors import offenders
-from kcv.data.images import decode_rgb, encode_png, load_rgb
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS, decode_rgb, encode_png, load_rgb, open_checked
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 10000  # images between progress lines: large sets take minutes to decode
@@ -53,14 +51,15 @@ def _is_8bit_rgb_png(data: bytes) -> bool:
     return len(data) > 24 and data[24] == 8
 
 
-def encoded_image(data: bytes, name: str) -> bytes:
+def encoded_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
     """The bytes to store for an image file: the file itself when it is 8-bit RGB PNG or JPEG
     (what a decoder gives back equals our decoding), else a PNG of its RGB decoding.
 
-    Decodes fully (validation); ValueError naming `name` if the file is empty or corrupt.
+    Decodes fully (validation); ValueError naming `name` if the file is empty or corrupt, or
+    (from its header, before decoding) has more than `max_pixels` pixels.
     """
-    image = decode_rgb(data, name=name)  # (H, W, 3) uint8
-    with Image.open(io.BytesIO(data)) as img:
+    image = decode_rgb(data, name=name, max_pixels=max_pixels)  # (H, W, 3) uint8
+    with open_checked(data, name, max_pixels) as img:  # the header again, for mode and format
         # tRNS on an RGB PNG: we composite onto white, a plain PNG decoder would not.
         keep = img.mode == "RGB" and "transparency" not in img.info and (
             img.format == "JPEG" or (img.format == "PNG" and _is_8bit_rgb_png(data)))
@@ -87,18 +86,20 @@ class Source:
         """The record's image as (H, W, 3) uint8."""
         return load_rgb(record.path)
 
-    def _encode(self, record: Record) -> bytes:
+    def _encode(self, record: Record, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
         with open(record.path, "rb") as f:
             data = f.read()
-        return encoded_image(data, name=os.path.basename(record.path))
+        return encoded_image(data, name=os.path.basename(record.path), max_pixels=max_pixels)
 
-    def _decode_all(self, split: str, keep: bool = True) -> tuple[list[SourceExample], list[str]]:
-        """(examples in records() order, or [] unless `keep`; one message per unreadable image)."""
+    def _decode_all(self, split: str, keep: bool = True, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+                    ) -> tuple[list[SourceExample], list[str]]:
+        """(examples in records() order, or [] unless `keep`; one message per unreadable or
+        over-limit image)."""
         records = self.records(split)
         examples, bad = [], []
         for n, record in enumerate(records, start=1):
             try:
-                encoded = self._encode(record)
+                encoded = self._encode(record, max_pixels)
                 if keep:  # validate() only decodes: holding every file's bytes would cost memory
                     examples.append(SourceExample(record.id, encoded, record.label))
             except (ValueError, OSError) as err:
@@ -107,12 +108,13 @@ class Source:
                 log.info("%s: read %d/%d %s images", self.name, n, len(records), split)
         return examples, bad
 
-    def load(self, split: str = "train") -> list[SourceExample]:
+    def load(self, split: str = "train", max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[SourceExample]:
         """Every example of `split`, in records() order, each image decoded once.
 
-        Raises DataError counting and naming the unreadable images, all of them at once.
+        Raises DataError counting and naming the unreadable images, all of them at once; an image
+        whose header announces more than `max_image_pixels` pixels is one of them, never decoded.
         """
-        examples, bad = self._decode_all(split)
+        examples, bad = self._decode_all(split, max_pixels=max_image_pixels)
         if bad:
             raise offenders("images are unreadable (fix or remove them and their label rows)", bad)
         return examples

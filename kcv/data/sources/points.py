@@ -64,7 +64,8 @@ class PointsCsvSource(Source):
     def read(self, record: Record) -> np.ndarray:
         raise TypeError(f"{self.name} holds vectors, not images: use load() or .points")
 
-    def load(self, split: str = "train") -> list[SourceExample]:
+    def load(self, split: str = "train", max_image_pixels: int | None = None) -> list[SourceExample]:
+        # Vectors, no images: max_image_pixels is accepted (Source.load's signature) and unused.
         self._check_split(split)
         return [SourceExample(str(i + 1), b"", None, features=p) for i, p in enumerate(self.points)]  # p: (d,)
 

@@ -72,8 +72,9 @@ class TfdsSource(Source):
         split, _, index = record.id.rpartition("-")
         return self._load(split)[int(index)][1]
 
-    def load(self, split: str = "train") -> list[SourceExample]:
-        # Images come decoded (tfds checked its files): encode each as PNG, losslessly.
+    def load(self, split: str = "train", max_image_pixels: int | None = None) -> list[SourceExample]:
+        # Images come decoded (tfds checked its files; no header to guard, max_image_pixels is
+        # unused): encode each as PNG, losslessly.
         return [SourceExample(i, encode_png(image), label) for i, image, label in self._load(split)]
 
     def validate(self, read_images: bool = True) -> None:

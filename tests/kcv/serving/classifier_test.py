@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kcv.data.images import encode_png
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS, encode_png
 from kcv.serving.classifier import export_classifier
 from kcv.serving.rest import call_rest, instances_to_inputs
 
@@ -69,6 +69,33 @@ def test_malformed_bytes_raise_invalid_argument(exported):
         fn(image_bytes=tf.constant([b"definitely not an image"]))
 
 
+def test_empty_batches_give_empty_outputs(exported):
+    _, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    for name, inputs in (("serving_default", {"image_bytes": tf.constant([], tf.string)}),
+                         ("serving_images", {"images": tf.zeros([0, 8, 8, 3], tf.uint8)})):
+        out = loaded.signatures[name](**inputs)
+        assert out["probabilities"].shape == (0, 3) and out["probabilities"].dtype == tf.float32, name
+        assert out["classes"].shape == (0,) and out["classes"].dtype == tf.int64, name
+        assert out["class_names"].shape == (0,) and out["class_names"].dtype == tf.string, name
+
+
+def test_image_limit_is_recorded_and_enforced_before_decoding(exported, tmp_path):
+    model, path, images = exported
+    assert int(tf.saved_model.load(path).max_image_pixels.numpy()) == DEFAULT_MAX_IMAGE_PIXELS
+    small = str(tmp_path / "small")
+    export_classifier(model, small, NAMES, (8, 8), max_image_pixels=100)
+    loaded = tf.saved_model.load(small)
+    assert int(loaded.max_image_pixels.numpy()) == 100
+    fn = loaded.signatures["serving_default"]
+    assert fn(image_bytes=tf.constant([encode_png(images[0])]))["probabilities"].shape == (1, 3)  # 64 pixels
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"image is 11x10 = 110 pixels, over the limit of 100 \(--max_image_pixels at export\)"):
+        fn(image_bytes=tf.constant([encode_png(images[0]), encode_png(np.zeros((10, 11, 3), np.uint8))]))
+    with pytest.raises(ValueError, match="max_image_pixels"):
+        export_classifier(model, str(tmp_path / "bad"), NAMES, (8, 8), max_image_pixels=0)
+
+
 def test_rest_body_maps_onto_serving_default(exported):
     model, path, images = exported
     loaded = tf.saved_model.load(path)
@@ -81,8 +108,8 @@ def test_rest_body_maps_onto_serving_default(exported):
     assert answer["predictions"][0]["class_names"] in NAMES
     named = {"instances": [{"image_bytes": {"b64": base64.b64encode(encode_png(images[0])).decode()}}]}
     assert instances_to_inputs(named, ["image_bytes"])["image_bytes"][0] == encode_png(images[0])
-    with pytest.raises(ValueError, match="instances"):
-        call_rest(loaded, {"inputs": []})
+    # A body in neither format is answered with an error (kcv.serving.rest answers, never raises).
+    assert "error" in call_rest(loaded, {"neither": []})
 
 
 def test_loads_and_runs_without_keras_or_kcv(exported):

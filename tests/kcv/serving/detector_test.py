@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kcv.data.images import encode_png
+from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS, encode_png
 from kcv.models.tiny_ssd import tiny_ssd
 from kcv.serving.detector import export_detector, to_pixel_boxes
 from kcv.serving.rest import call_rest
@@ -104,6 +104,21 @@ def test_rest_body_and_empty_batch(exported):
         loaded.signatures["serving_default"](image_bytes=tf.constant([b"not an image"]))
 
 
+def test_empty_images_batch_and_image_limit(exported, tmp_path):
+    model, path, images = exported
+    loaded = tf.saved_model.load(path)
+    empty = loaded.signatures["serving_images"](images=tf.zeros([0, SIZE, SIZE, 3], tf.uint8))
+    assert empty["boxes"].shape == (0, MAX_DET, 4) and empty["scores"].shape == (0, MAX_DET)
+    assert empty["classes"].shape == (0, MAX_DET) and empty["num_detections"].shape == (0,)
+    assert int(loaded.max_image_pixels.numpy()) == DEFAULT_MAX_IMAGE_PIXELS
+    small = str(tmp_path / "small")
+    export_detector(model, small, image_size=(SIZE, SIZE), max_detections=MAX_DET, max_image_pixels=SIZE * SIZE)
+    fn = tf.saved_model.load(small).signatures["serving_default"]
+    assert fn(image_bytes=tf.constant([encode_png(images[0])]))["boxes"].shape == (1, MAX_DET, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image is 65x64 = 4160 pixels, over the limit of 4096"):
+        fn(image_bytes=tf.constant([encode_png(np.zeros((SIZE, SIZE + 1, 3), np.uint8))]))
+
+
 def test_loads_and_runs_without_keras_or_kcv(exported):
     model, path, images = exported
     folder = os.path.dirname(path)
@@ -143,3 +158,5 @@ def test_bad_arguments():
     model = tiny_ssd(input_shape=(SIZE, SIZE, 3), seed=0)
     with pytest.raises(ValueError, match="max_detections"):
         export_detector(model, "/nonexistent/x", image_size=(SIZE, SIZE), max_detections=0)
+    with pytest.raises(ValueError, match="max_image_pixels"):
+        export_detector(model, "/nonexistent/x", image_size=(SIZE, SIZE), max_image_pixels=0)
