@@ -1,4 +1,4 @@
-"""kcv-anchors: draw the book's anchor-box figures on an image.
+"""kcv-anchors: draw the book's anchor-box figures (d2l 14.4) on an image and print their numbers.
 
   kcv-anchors --image=catdog.jpg --sizes=0.75,0.5,0.25 --ratios=1,2,0.5 --pixel=250,250 --output=anchors.png
       the n+m-1 anchors centred on one pixel, labelled "s=..., r=...", in the image's pixels.
@@ -13,11 +13,10 @@ the given image. The computed numbers are printed too.
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
-from pipelines.cli import run_app
+from pipelines.cli import fail, run_app
 
 DEMOS = ("labels", "nms")
 # The book's examples (d2l-en anchor.md), normalised xyxy.
@@ -71,7 +70,7 @@ def read_image(path: str | None):
     from PIL import Image, UnidentifiedImageError
 
     if not path:
-        raise InputError("--image is required")
+        raise InputError("--image is required: the PNG/JPEG image to draw on")
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
@@ -186,18 +185,11 @@ def execute(fv: flags.FlagValues) -> None:
     print(f"wrote {fv.output}")
 
 
-def _fail(message: str) -> None:
-    print(f"kcv-anchors: error: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])} (flags look like --name=value)")
     try:
         execute(flags.FLAGS)
     except InputError as err:
-        _fail(str(err))
+        fail(str(err))
 
 
 def run() -> None:

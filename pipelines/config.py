@@ -67,7 +67,9 @@ def _components(value: tuple) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    source: str = setting("", "Source spec read from --data_dir (kcv.data.sources.open_source).", flag=False)
+    source: str = setting("", "Data source, overriding the preset's: kaggle_cifar10, kaggle_dog, class_folders, "
+                          "images, points_csv, bananas or tfds:<name> (a prepared tensorflow-datasets folder, "
+                          "--data_dir or ~/tensorflow_datasets); checked against the task before any work.")
     embedded: str = setting("", "Embedded generator used without --data_dir (kcv.data.synthetic).", flag=False)
     data_dir: str | None = setting(None, "Data folder for the experiment's source (Kaggle layout, class folders, or "
                                    "tensorflow-datasets data_dir). Without it the embedded generated data is used.")
@@ -400,8 +402,11 @@ def build_config(experiment: str, overrides: dict | None = None) -> Config:
     exp = get_experiment(experiment)
     overrides = overrides or {}
     tree = merge({"experiment": exp.name, "task": exp.task, "book": exp.book}, exp.preset)
-    if not overrides.get("data", {}).get("data_dir"):
+    data = overrides.get("data", {})
+    if not data.get("data_dir") and not data.get("source"):
         tree = merge(tree, exp.embedded)
+    elif data.get("source") and not data.get("data_dir"):
+        tree["data"] = {**tree["data"], "embedded": ""}  # the user named real data: no generated stand-in
     model_override = overrides.get("model", {}).get("name")
     if model_override and model_override != tree["model"].get("name"):
         # Another registered model: the preset's builder arguments (and a pretrained backbone's own

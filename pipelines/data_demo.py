@@ -1,4 +1,7 @@
-"""kcv-data: check a data folder the way ExampleGen reads it, or write the embedded data sets.
+"""kcv-data: check a data folder the way kcv-train's ExampleGen reads it, or write an embedded data set.
+
+It lists each split's examples per class and decodes every image, so a broken folder is found
+before a training run.
 
   kcv-data --source=kaggle_cifar10 --data_dir=DIR        # validate, decode every image, print counts
   kcv-data --source=class_folders --data_dir=DIR
@@ -7,12 +10,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 
-from absl import app, flags
+from absl import flags
 
-from pipelines.cli import run_app
+from pipelines.cli import fail, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("source", None, "kaggle_cifar10, kaggle_dog, class_folders, images, points_csv, bananas, or tfds:<name>.")
@@ -25,23 +27,22 @@ flags.DEFINE_integer("examples", 1000, "Examples for --write_embedded.", lower_b
 flags.DEFINE_integer("seed", 0, "Seed for --write_embedded.")
 
 
-def fail(message: str) -> None:
-    print(f"kcv-data: error: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # flag mistakes first: kcv imports TensorFlow (seconds)
+    if not FLAGS.write_embedded:
+        if not FLAGS.source:
+            fail(f"--source is required (or --write_embedded): {FLAGS['source'].help}")
+        if FLAGS.data_dir and not FLAGS.download and not os.path.isdir(FLAGS.data_dir):
+            fail(f"--data_dir={FLAGS.data_dir}: no such folder")
     from kcv.data import synthetic
     from kcv.data.errors import DataError
 
     if FLAGS.write_embedded:
         if FLAGS.write_embedded not in synthetic.GENERATORS:
-            raise app.UsageError(f"--write_embedded: unknown {FLAGS.write_embedded!r}; "
-                                 f"use one of {', '.join(synthetic.list_generators())}")
+            fail(f"--write_embedded: unknown {FLAGS.write_embedded!r}; "
+                 f"use one of {', '.join(synthetic.list_generators())}")
         if not FLAGS.output:
-            raise app.UsageError("--output is required with --write_embedded")
+            fail("--output is required with --write_embedded: the folder to write the data set into")
         if os.path.exists(FLAGS.output):
             if not os.path.isdir(FLAGS.output):
                 fail(f"--output {FLAGS.output} is a file, not a folder")
@@ -51,8 +52,6 @@ def main(argv: list[str]) -> None:
         synthetic.write(FLAGS.write_embedded, FLAGS.output, FLAGS.examples, FLAGS.seed)
         print(f"wrote {FLAGS.write_embedded} ({FLAGS.examples} examples) to {FLAGS.output}")
         return
-    if not FLAGS.source:
-        raise app.UsageError("--source is required (or --write_embedded)")
     from kcv.data.sources import open_source
 
     try:

@@ -1,6 +1,10 @@
-"""kcv-optim: the optimisation chapter's demos (gd.md, sgd.md, lr-scheduler.md, convexity.md).
+"""kcv-optim: run one of the optimisation chapter's demos (d2l gd.md, sgd.md, lr-scheduler.md, convexity.md).
+
+It plots the book's trajectories and schedules and prints the book's numbers.
 
   kcv-optim --demo=gd1d --output=/tmp/optim
+  kcv-optim --demo=sgd --seed=1 --output=/tmp/optim
+  kcv-optim --demo=schedules --output=/tmp/schedules
 
 Demos: gd1d, gd2d, newton, precondition, sgd, schedules, convexity. Each writes PNG plots into
 --output and, for trajectory demos, one CSV per run with columns step,x,f (1-D) or step,x1,x2,f
@@ -13,14 +17,13 @@ import csv
 import io
 import math
 import os
-import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from absl import flags
 
-from pipelines.cli import run_app
+from pipelines.cli import fail, run_app
 
 DEMOS = ("gd1d", "gd2d", "newton", "precondition", "sgd", "schedules", "convexity")
 
@@ -40,7 +43,7 @@ def define_flags() -> None:
     if "seed" not in FLAGS:
         flags.DEFINE_integer("seed", 0, "seed of the gradient noise in the sgd demo (same seed, same run)")
 
-PROG = "kcv-optim"
+PROG = "kcv-optim"  # the name run() gives the binary
 
 
 class DemoError(Exception):
@@ -256,8 +259,6 @@ def write_outputs(out: DemoOutput, folder: str) -> list[str]:
 
 def main(argv: list[str]) -> None:
     try:
-        if len(argv) > 1:
-            raise DemoError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not FLAGS.demo:
             raise DemoError(f"--demo is required; valid: {'|'.join(DEMOS)}")
         if FLAGS.demo not in DEMOS:
@@ -266,8 +267,7 @@ def main(argv: list[str]) -> None:
         out = BUILDERS[FLAGS.demo](FLAGS.seed)
         written = write_outputs(out, folder)
     except DemoError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        sys.exit(1)
+        fail(str(err))
     for line in out.lines:
         print(line)
     print(f"{PROG}: wrote {len(written)} files to {folder}")
@@ -275,7 +275,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     define_flags()
-    run_app(main, __name__, prog="kcv-optim")
+    run_app(main, __name__, prog=PROG)
 
 
 if __name__ == "__main__":

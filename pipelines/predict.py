@@ -1,4 +1,6 @@
-"""kcv-predict: run a pushed SavedModel over a folder of images and write a Kaggle submission.
+"""kcv-predict: classify (or detect objects in) a folder of images with a model kcv-train pushed.
+
+It runs the pushed SavedModel and writes a Kaggle submission CSV.
 
   kcv-predict --model_dir=saved_models/resnet18_cifar10 --input_dir=DIR/test --output=submission.csv
   kcv-predict ... --submission=probabilities     # dog-breed format: id + one column per class
@@ -14,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from pipelines.cli import run_app
+from pipelines.cli import require, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A pushed model folder saved_models/<name> (or one version folder).")
@@ -70,32 +72,89 @@ def list_images(folder: str) -> list[tuple[str, str]]:
     return sorted(((os.path.splitext(f)[0], os.path.join(folder, f)) for f in files), key=lambda t: sort_key(t[0]))
 
 
+def check_headers(paths: list[str], max_pixels: int) -> None:
+    """Fail (one line) unless every file's header is readable and within `max_pixels`.
+
+    Headers only, as a fast first pass: the model decodes later, and refuses what this lets by
+    (a truncated body) as one line too. Nothing is sent to the model and no CSV written before this.
+    """
+    from PIL import UnidentifiedImageError
+
+    from kcv.data.images import ImageTooLargeError, open_checked
+
+    bad, too_large = [], []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            if not data:
+                bad.append(f"{path}: empty file (0 bytes)")
+                continue
+            open_checked(data, path, max_pixels).close()
+        except ImageTooLargeError as err:
+            too_large.append(str(err))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            bad.append(f"{path}: unreadable image ({err})")
+    if too_large:
+        fail(too_large[0] + (f" (and {len(too_large) - 1} more images over the limit)" if len(too_large) > 1 else ""))
+    if bad:
+        fail(f"{len(bad)} unreadable images: {'; '.join(bad[:3])}")
+
+
+def read_batches(paths: list[str], batch_size: int):
+    """A tf.data.Dataset of the files' bytes, `batch_size` per element, in `paths` order.
+
+    Files are read in parallel and a few batches ahead, so memory holds a few batches, never
+    every file's bytes at once.
+    """
+    import tensorflow as tf
+
+    # deterministic=True: the rows must follow `paths` whatever tf.data.Options say elsewhere.
+    files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    reads = files.map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return reads.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_batches(fn, paths: list[str], batch_size: int, version_dir: str = "", progress=None):
+    """Yields serving_default's output dict for each batch of `paths`, in order (the model decodes
+    the bytes). `progress` (a pipelines.progress.Progress) is advanced per batch, closed after the last.
+    """
+    import tensorflow as tf
+
+    batches = iter(read_batches(paths, batch_size))
+    while True:
+        try:
+            data = next(batches)
+        except StopIteration:
+            break
+        except tf.errors.OpError as err:  # a file gone or unreadable since the header check
+            fail(f"cannot read an image: {err.message.splitlines()[0] if err.message else type(err).__name__}")
+        out = call(fn, data, version_dir)
+        if progress is not None:
+            progress.update(int(data.shape[0]))
+        yield out
+    if progress is not None:
+        progress.close()
+
+
+def progress_bar(paths: list[str]):
+    """A pipelines.progress.Progress on stdout, where kcv-predict reports what it wrote (errors go to stderr)."""
+    from pipelines.progress import Progress
+
+    return Progress(len(paths), "kcv-predict", "images")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("model_dir", "input_dir", "output"):
-        if not FLAGS[name].value:
-            raise app.UsageError(f"--{name} is required")
+    require("model_dir", "input_dir", "output")
     version_dir = resolve_version(FLAGS.model_dir, FLAGS.version)
     images = list_images(FLAGS.input_dir)
 
     import numpy as np
     import tensorflow as tf
 
-    from kcv.data.images import ImageTooLargeError, load_rgb
-
-    bad, too_large = [], []
-    for _, path in images:  # decode every image first: one clear error, no partial CSV
-        try:
-            load_rgb(path, FLAGS.max_image_pixels)  # the header's size is checked before decoding
-        except ImageTooLargeError as err:
-            too_large.append(str(err))
-        except (ValueError, OSError) as err:
-            bad.append(str(err))
-    if too_large:
-        fail(too_large[0] + (f" (and {len(too_large) - 1} more images over the limit)" if len(too_large) > 1 else ""))
-    if bad:
-        fail(f"{len(bad)} unreadable images: {'; '.join(bad[:3])}")
+    check_headers([path for _, path in images], FLAGS.max_image_pixels)
     try:
         loaded = tf.saved_model.load(version_dir)
     except Exception as err:
@@ -108,12 +167,9 @@ def main(argv: list[str]) -> None:
     if not hasattr(loaded, "class_names"):
         fail(f"{version_dir} is neither a kcv classifier (class_names) nor a detector (num_detections)")
     class_names = [c.decode() for c in loaded.class_names.numpy()]
-    probabilities = []
-    for start in range(0, len(images), FLAGS.batch_size):
-        batch = images[start:start + FLAGS.batch_size]
-        data = [open(path, "rb").read() for _, path in batch]
-        probabilities.append(call(fn, data, version_dir)["probabilities"].numpy())
-    probs = np.concatenate(probabilities)
+    paths = [path for _, path in images]
+    probs = np.concatenate([out["probabilities"].numpy()
+                            for out in predict_batches(fn, paths, FLAGS.batch_size, version_dir, progress_bar(paths))])
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.output))
     os.makedirs(out_dir, exist_ok=True)
@@ -135,13 +191,13 @@ def main(argv: list[str]) -> None:
         print(f"wrote {FLAGS.plot}")
 
 
-def call(fn, data: list[bytes], version_dir: str) -> dict:
-    """serving_default on one batch; the model's own refusal (e.g. its export-time
-    max_image_pixels, lower than --max_image_pixels) is one error line."""
+def call(fn, data, version_dir: str) -> dict:
+    """serving_default on one batch (bytes: a string tensor or a list); the model's own refusal
+    (e.g. its export-time max_image_pixels, lower than --max_image_pixels) is one error line."""
     import tensorflow as tf
 
     try:
-        return fn(image_bytes=tf.constant(data))
+        return fn(image_bytes=tf.convert_to_tensor(data, tf.string))
     except tf.errors.InvalidArgumentError as err:
         # A graph error message is several lines; the reason is the assertion's text, else the
         # first line that is not TensorFlow's framing.
@@ -164,10 +220,11 @@ def _write_rows(header: list[str], rows) -> None:
 
 def predict_detections(fn, images, version_dir: str) -> None:
     """Detector: one CSV row per detection, `id,class,score,xmin,ymin,xmax,ymax` in original pixels."""
-    rows, per_image = [], []
-    for start in range(0, len(images), FLAGS.batch_size):
-        batch = images[start:start + FLAGS.batch_size]
-        out = call(fn, [open(path, "rb").read() for _, path in batch], version_dir)
+    rows, per_image, start = [], [], 0
+    paths = [path for _, path in images]
+    for out in predict_batches(fn, paths, FLAGS.batch_size, version_dir, progress_bar(paths)):
+        batch = images[start:start + int(out["num_detections"].shape[0])]
+        start += len(batch)
         for i, (stem, path) in enumerate(batch):
             n = int(out["num_detections"][i])
             boxes, scores = out["boxes"][i, :n].numpy(), out["scores"][i, :n].numpy()

@@ -1,4 +1,4 @@
-"""kcv-style-transfer: neural style transfer with VGG-19 features (d2l 14.12).
+"""kcv-style-transfer: paint a content image in the style of another with VGG-19 features (d2l 14.12).
 
   kcv-style-transfer --content=rainier.jpg --style=autumn-oak.jpg --output=out.png
   kcv-style-transfer ... --image_size=300,450 --steps=500 --weights=imagenet --download
@@ -16,7 +16,7 @@ import uuid
 
 from absl import flags
 
-from pipelines.cli import run_app
+from pipelines.cli import fail, require, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("content", None, "Content image (.jpg/.png).")
@@ -39,11 +39,6 @@ flags.DEFINE_integer("seed", 0, "Seed of the random initialisation (--weights=no
 
 NAME = "kcv-style-transfer"
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
-def fail(message: str) -> None:
-    print(f"{NAME}: error: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -130,11 +125,7 @@ def write_outputs(image, losses: dict, output: str) -> tuple[str, str]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("content", "style", "output"):
-        if not FLAGS[name].value:
-            fail(f"--{name} is required")
+    require("content", "style", "output")
     if os.path.splitext(FLAGS.output)[1].lower() not in OUTPUT_FORMATS:
         fail(f"--output must end in .png, .jpg or .jpeg, got {FLAGS.output!r}")
     image_size = parse_image_size(FLAGS.image_size)
@@ -190,7 +181,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    run_app(main, __name__, prog="kcv-style-transfer")
+    run_app(main, __name__, prog=NAME)
 
 
 if __name__ == "__main__":

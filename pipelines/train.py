@@ -1,4 +1,7 @@
-"""kcv-train: run the TFX-style pipeline ExampleGen -> Transform -> Trainer -> Evaluator -> Pusher.
+"""kcv-train: train, evaluate and push a model of one named experiment (a D2L chapter's recipe).
+
+Runs the TFX-style pipeline ExampleGen -> Transform -> Trainer -> Evaluator -> Pusher on the
+experiment's data and pushes a SavedModel that TF Serving loads.
 
   kcv-train --experiment=resnet18_cifar10                       # embedded data, book settings
   kcv-train --experiment=resnet18_cifar10 --data_dir=DIR        # a Kaggle CIFAR-10 folder
@@ -11,12 +14,12 @@ TensorFlow is imported only after the flags parse, so --help answers at once.
 """
 from __future__ import annotations
 
-import sys
+import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from pipelines import config as config_lib
-from pipelines.cli import run_app
+from pipelines.cli import fail, run_app
 from pipelines.experiments import EXPERIMENTS
 
 FLAGS = flags.FLAGS
@@ -34,23 +37,22 @@ def list_experiments() -> str:
     return "\n".join(rows)
 
 
-def fail(message: str, code: int = 1) -> None:
-    print(f"kcv-train: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.list_experiments:
         print(list_experiments())
         return
+    known = f"one of {', '.join(sorted(EXPERIMENTS))} (see --list_experiments)"
     if not FLAGS.experiment:
-        raise app.UsageError("--experiment is required (see --list_experiments)")
+        fail(f"--experiment is required: {known}")
+    if FLAGS.experiment not in EXPERIMENTS:
+        fail(f"--experiment={FLAGS.experiment}: unknown experiment {FLAGS.experiment!r}; use {known}")
     try:
         cfg = config_lib.from_flags(FLAGS)
-    except ValueError as err:
-        raise app.UsageError(str(err))
+    except ValueError as err:  # ConfigError, unknown experiment: they name the flag and the valid values
+        fail(str(err))
+    data_dir = cfg.data.data_dir
+    if data_dir and not cfg.data.download and not os.path.isdir(data_dir):  # before anything is written
+        fail(f"--data_dir={data_dir}: no such folder")
     from pipelines import distribute
     from pipelines.artifacts import PipelineError
 
@@ -61,6 +63,14 @@ def main(argv: list[str]) -> None:
     if cfg is None:
         print("kcv-train: nothing to run on this worker (the Evaluator and the Pusher run on the chief)")
         return
+    from pipelines.optimizers import learning_rate
+
+    try:  # a bad --lr_schedule is a flag mistake: say so now, not after ExampleGen and Transform ran
+        learning_rate(cfg.training, steps_per_epoch=1)
+    except PipelineError as err:
+        fail(str(err))
+    except ValueError as err:
+        fail(f"--lr_schedule: {err}")
     path = cfg.write(f"{cfg.paths.pipeline_root}/config.json")
     logging.info("config written to %s", path)
 

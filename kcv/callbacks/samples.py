@@ -3,7 +3,8 @@
 Both callbacks expect `self.model` to be a `kcv.models.GAN` (or any model with `latent_dim` whose
 call maps flat noise (n, latent_dim) to samples); pass `latent_dim` to use another model.
 Files are `<directory>/epoch_XXX.png` with XXX the 1-based epoch number (epoch_001.png after the
-first epoch), as the book counts epochs.
+first epoch), as the book counts epochs. With `log_dir` the same picture also goes to TensorBoard
+(`<log_dir>/train`, tags samples/grid and samples/scatter, step = 0-based epoch).
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from kcv.callbacks.tensorboard import SummaryCallback, write_image
 from kcv.viz.grids import image_grid
 
 
-class _FixedNoise(keras.callbacks.Callback):
-    def __init__(self, directory: str, count: int, seed: int, latent_dim: int | None) -> None:
-        super().__init__()
+class _FixedNoise(SummaryCallback):
+    def __init__(self, directory: str, count: int, seed: int, latent_dim: int | None,
+                 log_dir: str | None = None) -> None:
+        super().__init__(log_dir)
         if count < 1:
             raise ValueError(f"{type(self).__name__}: need at least one sample, got {count}")
         self.directory = directory
@@ -50,20 +53,23 @@ class SampleGrid(_FixedNoise):
         count: number of samples, tiled `ncols` per row.
         seed: seed of the fixed noise (numpy default_rng), drawn once.
         value_range: range of the generator's output (tanh: (-1, 1)) mapped to 0..255.
+        log_dir: TensorBoard folder for the samples/grid image (None: PNGs only).
     """
 
     def __init__(self, directory: str, count: int = 64, ncols: int = 8, seed: int = 0,
                  every: int = 1, latent_dim: int | None = None,
-                 value_range: tuple[float, float] = (-1.0, 1.0)) -> None:
-        super().__init__(directory, count, seed, latent_dim)
+                 value_range: tuple[float, float] = (-1.0, 1.0), log_dir: str | None = None) -> None:
+        super().__init__(directory, count, seed, latent_dim, log_dir)
         self.ncols, self.every, self.value_range = ncols, every, value_range
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if (epoch + 1) % self.every:
             return
         path = self._path(epoch)
-        image_grid(self._generate(), self.ncols, path, value_range=self.value_range)
+        grid = image_grid(self._generate(), self.ncols, path, value_range=self.value_range)
         self.paths.append(path)
+        if self.log_dir:
+            write_image(self.writer(), "samples/grid", grid, epoch)
 
 
 class PointScatter(_FixedNoise):
@@ -77,11 +83,12 @@ class PointScatter(_FixedNoise):
         real: (n, 2) real samples; the first `count` are drawn.
         count: number of real and of generated points drawn.
         seed: seed of the fixed noise.
+        log_dir: TensorBoard folder for the samples/scatter image (None: PNGs only).
     """
 
     def __init__(self, directory: str, real: Any, count: int = 100, seed: int = 0,
-                 latent_dim: int | None = None) -> None:
-        super().__init__(directory, count, seed, latent_dim)
+                 latent_dim: int | None = None, log_dir: str | None = None) -> None:
+        super().__init__(directory, count, seed, latent_dim, log_dir)
         self.real = np.asarray(real, np.float32)[:count]
         if self.real.ndim != 2 or self.real.shape[1] != 2:
             raise ValueError(f"PointScatter: real must be (n, 2) points; got shape {np.shape(real)}")
@@ -104,3 +111,7 @@ class PointScatter(_FixedNoise):
         path = self._path(epoch)
         fig.savefig(path, format="png")
         self.paths.append(path)
+        if self.log_dir:
+            from kcv.viz.figures import figure_to_array
+
+            write_image(self.writer(), "samples/scatter", figure_to_array(fig), epoch)

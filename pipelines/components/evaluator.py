@@ -4,6 +4,12 @@ BLESSED when the task's primary metric >= --min_accuracy and is not worse than t
 version, scored now on the same eval split, by more than --max_regression. Consumes the run's
 `examples` and `model`; writes Evaluator/evaluation/<run_id>/metrics.json and
 Evaluator/blessing/<run_id>/BLESSED|NOT_BLESSED (the file holds the model and the reason).
+
+The evaluation artifact also holds the report: confusion_matrix.png (classifiers),
+precision_recall.png (detectors) and tensorboard/ with the scalar metrics (tags
+evaluation/<metric>, primary/<metric>, per_class_accuracy/<class>) and the report pictures
+(report/confusion_matrix, report/precision_recall), all at step 0. Scoring the eval split shows
+a progress line (pipelines.progress).
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from absl import logging
 
 from pipelines import artifacts
 from pipelines.components import Result
+from pipelines.progress import Progress
 
 INPUTS = ("examples", "model")
 OUTPUTS = ("evaluation", "blessing")
@@ -55,10 +62,71 @@ def _baseline(task, cfg, examples: str, vocabulary: list[str]) -> dict | None:
     return {**baseline, "version_dir": pushed}
 
 
+def _eval_count(examples: str) -> int:
+    try:
+        with open(os.path.join(examples, "counts.json")) as f:
+            return int(json.load(f).get("eval", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def report_figures(metrics: dict) -> dict:
+    """{file name: Figure} of the report the metrics allow: the confusion matrix, precision-recall curves."""
+    from kcv.viz.reports import confusion_figure, precision_recall_figure
+
+    figures = {}
+    if metrics.get("confusion_matrix") is not None:
+        names = list(metrics.get("per_class_accuracy") or range(len(metrics["confusion_matrix"])))
+        figures["confusion_matrix.png"] = confusion_figure(metrics["confusion_matrix"], [str(n) for n in names])
+    pr = metrics.get("precision_recall")
+    if pr:
+        figures["precision_recall.png"] = precision_recall_figure(pr["precision"], pr["iou_threshold"])
+    return figures
+
+
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """TensorBoard tags -> values: every top-level number, the primary metric, per-class accuracies."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    key = metrics["primary_metric"]
+    scalars = {f"evaluation/{k}": float(v) for k, v in metrics.items() if number(v)}
+    if number(metrics.get(key)):
+        scalars[f"primary/{key}"] = float(metrics[key])
+    for name, v in (metrics.get("per_class_accuracy") or {}).items():
+        if number(v):
+            scalars[f"per_class_accuracy/{name}"] = float(v)
+    return scalars
+
+
+def write_report(metrics: dict, out: str) -> list[str]:
+    """The report PNGs and TensorBoard events into `out`; returns the PNG names written."""
+    import tensorflow as tf
+
+    from kcv.viz.boxes import save_figure
+    from kcv.viz.figures import figure_to_array
+
+    figures = report_figures(metrics)
+    writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard"))
+    with writer.as_default():
+        for tag, value in scalar_metrics(metrics).items():
+            tf.summary.scalar(tag, value, step=0)
+        for name, fig in figures.items():
+            save_figure(fig, os.path.join(out, name))
+            tf.summary.image(f"report/{os.path.splitext(name)[0]}", figure_to_array(fig)[None], step=0)
+    writer.close()  # before Publish renames the folder
+    return sorted(figures)
+
+
 def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
     examples, model_dir = inputs["examples"], inputs["model"]
     vocabulary = artifacts.read_vocabulary(examples)
-    metrics = task.evaluate(os.path.join(model_dir, "Format-Serving"), cfg, examples, vocabulary)
+    progress = Progress(_eval_count(examples), "Evaluator", unit="examples")
+    try:
+        metrics = task.evaluate(os.path.join(model_dir, "Format-Serving"), cfg, examples, vocabulary,
+                                progress=progress)
+    finally:
+        progress.close()
     if not metrics.get("comparable", True):
         raise artifacts.PipelineError(f"the trained model does not match the examples: {metrics.get('reason')}")
     baseline = _baseline(task, cfg, examples, vocabulary)
@@ -69,10 +137,12 @@ def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
     with artifacts.Publish(root, artifacts.EVALUATION, run_id) as out:
         with open(os.path.join(out, "metrics.json"), "w") as f:
             json.dump(metrics, f, indent=2)
+        pictures = write_report(metrics, out)
     with artifacts.Publish(root, artifacts.BLESSING, run_id) as out:
         with open(os.path.join(out, BLESSED if blessed else NOT_BLESSED), "w") as f:
             f.write(json.dumps({"model": model_dir, "reason": reason}) + "\n")
-    logging.info("Evaluator: %s (%s)", BLESSED if blessed else NOT_BLESSED, reason)
+    logging.info("Evaluator: %s (%s); report %s", BLESSED if blessed else NOT_BLESSED, reason,
+                 ", ".join(pictures) or "metrics only")
     outputs = {"evaluation": os.path.join(artifacts.artifact_dir(root, artifacts.EVALUATION), run_id),
                "blessing": os.path.join(artifacts.artifact_dir(root, artifacts.BLESSING), run_id)}
     consumed = {"baseline": baseline["version_dir"]} if baseline else {}

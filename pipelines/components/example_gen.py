@@ -29,10 +29,10 @@ OUTPUTS = ("examples",)
 
 
 def open_configured_source(cfg) -> tuple[Source, str]:
-    """(the source, how the record names it): --data_dir with the preset's source, else the
-    embedded generator's data, generated once per name/size/seed under the pipeline root."""
+    """(the source, how the record names it): the source (preset or --source) on --data_dir, else
+    the embedded generator's data, generated once per name/size/seed under the pipeline root."""
     data = cfg.data
-    if data.data_dir:
+    if data.data_dir or not data.embedded:
         return open_source(data.source, data_dir=data.data_dir, download=data.download), data.source
     generator = synthetic.get_generator(data.embedded)
     folder = os.path.join(cfg.paths.pipeline_root, "embedded_data",

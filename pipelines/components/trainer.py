@@ -87,11 +87,26 @@ def steps_per_epoch(cfg, train_examples: int, replicas: int) -> int:
 
 
 def _callbacks(task, cfg, run_dir: str, examples: str, guard: NaNGuard, backup: loop.Backup) -> list:
+    from kcv.callbacks.tensorboard import TrainingScalars
+
     return [guard,
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+            TrainingScalars(os.path.join(run_dir, "tensorboard"), cfg.training.batch_size),
             keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv")),
             backup,
             *task.callbacks(cfg, run_dir, examples)]
+
+
+def write_training_curves(history: dict, run_dir: str) -> str | None:
+    """The book's per-epoch plot of the History into run_dir/training_curves.png (None: no epochs)."""
+    from kcv.viz.boxes import save_figure
+    from kcv.viz.figures import training_curves
+
+    if not any(len(v) for v in history.values()):
+        return None
+    path = os.path.join(run_dir, "training_curves.png")
+    save_figure(training_curves(history), path)
+    return path
 
 
 def _summary(cfg, history, *, jit: bool, replicas: int, workers: int, steps: int, start: int, digest: str,
@@ -184,6 +199,8 @@ def _train(task, cfg, inputs, run_id: str, worker, slots: list) -> tuple:
     if guard.bad_at:
         raise artifacts.PipelineError(
             f"training loss became NaN/inf at {guard.bad_at}; nothing exported (try a smaller --lr)")
+    if worker.is_chief:
+        write_training_curves(history.history, run_dir)
     summary = _summary(cfg, history, jit=jit, replicas=strategy.num_replicas_in_sync, workers=worker.num_workers,
                        steps=steps, start=start, digest=loop.weights_digest(model), inputs=inputs)
     return model, stats, vocabulary, summary, backup, run_dir, total - start

@@ -44,6 +44,15 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # the Evaluator's blessing metric (--min_accuracy applies to it)
+    sources: ClassVar[tuple[str, ...]]  # data source specs this task can read ("tfds:*": any tfds dataset)
+
+    def check_source(self, cfg) -> None:
+        """--source (or the preset's) must be one this task reads; PipelineError naming the valid ones."""
+        spec = cfg.data.source
+        if spec in self.sources or (spec.startswith("tfds:") and "tfds:*" in self.sources):
+            return
+        raise PipelineError(f"--source={spec} cannot feed the {self.name} task of {cfg.experiment}; "
+                            f"use one of {', '.join(self.sources)}")
 
     def check_vocabulary(self, vocabulary: list[str]) -> None:
         """ExampleGen calls this with the source's labels; raise PipelineError if unusable."""
@@ -80,11 +89,14 @@ class Task(abc.ABC):
         """Write the serving SavedModel to `path`."""
 
     @abc.abstractmethod
-    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
+                 progress=None) -> dict:
         """Score an exported SavedModel with plain TensorFlow on the eval split.
 
         Returns a JSON-able dict with `primary_metric` naming the blessing metric, and
         `comparable: False` plus a `reason` when the model cannot be scored on this data.
+        progress: a pipelines.progress.Progress over the eval split's examples (update(n) per
+        batch read), or None.
         """
 
 

@@ -1,6 +1,8 @@
 """Image classification: labelled images in, softmax over the vocabulary out."""
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,6 +29,7 @@ def _dataset(cfg, examples_dir: str, split: str, image_size, channels: int, trai
 class Classification(Task):
     name = "classification"
     primary_metric = "accuracy"
+    sources = ("kaggle_cifar10", "kaggle_dog", "class_folders", "tfds:*")
 
     def check_vocabulary(self, vocabulary: list[str]) -> None:
         if len(vocabulary) < 2:
@@ -73,12 +76,23 @@ class Classification(Task):
         return _dataset(cfg, examples_dir, "eval", input_size(model), model.input_shape[-1], False,
                         cfg.training.batch_size)
 
+    def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
+        """The eval split's confusion matrix in TensorBoard each epoch (tag eval/confusion_matrix)."""
+        from kcv.callbacks.tensorboard import ConfusionMatrixSummary
+        from pipelines.artifacts import read_vocabulary
+
+        data = _dataset(cfg, examples_dir, "eval", tuple(cfg.model.image_size), cfg.model.channels, False,
+                        cfg.training.batch_size)
+        return [ConfusionMatrixSummary(os.path.join(run_dir, "tensorboard"), data, read_vocabulary(examples_dir))]
+
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
         return export_classifier(model, path, vocabulary, input_size(model), model.input_shape[-1],
                                  cfg.data.resize_mode, max_image_pixels=cfg.data.max_image_pixels)
 
-    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
-        """Accuracy, loss and per-class accuracy of a SavedModel (plain TensorFlow, the tensor signature)."""
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
+                 progress=None) -> dict:
+        """Accuracy, loss, per-class accuracy and the confusion matrix (rows true, columns predicted)
+        of a SavedModel (plain TensorFlow, the tensor signature)."""
         loaded = tf.saved_model.load(saved_model_dir)
         names = [n.decode() for n in loaded.class_names.numpy()]
         if names != list(vocabulary):
@@ -89,6 +103,7 @@ class Classification(Task):
         nll = 0.0
         per_class_correct = np.zeros(len(vocabulary))
         per_class_total = np.zeros(len(vocabulary))
+        confusion = np.zeros((len(vocabulary), len(vocabulary)), np.int64)
         for images, labels in _dataset(cfg, examples_dir, "eval", signature_image_size(fn), channels, False, 256):
             probs = fn(images=tf.cast(images, tf.uint8))["probabilities"].numpy()
             y = labels.numpy()
@@ -98,6 +113,9 @@ class Classification(Task):
             nll += float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)).sum())
             np.add.at(per_class_total, y, 1)
             np.add.at(per_class_correct, y, (pred == y).astype(float))
+            np.add.at(confusion, (y, pred), 1)
+            if progress is not None:
+                progress.update(len(y))
         if total == 0:
             raise PipelineError("Split-eval is empty")
         return {
@@ -105,4 +123,5 @@ class Classification(Task):
             "accuracy": correct / total, "loss": nll / total, "examples": total,
             "per_class_accuracy": {name: (per_class_correct[i] / per_class_total[i]) if per_class_total[i] else None
                                    for i, name in enumerate(vocabulary)},
+            "confusion_matrix": confusion.tolist(),
         }

@@ -13,13 +13,17 @@ import numpy as np
 import tensorflow as tf
 
 from kcv.data.input import detection_dataset, object_counts
-from kcv.metrics.detection import detection_metrics, from_padded
+from kcv.metrics.detection import RECALL_LEVELS, detection_metrics, from_padded
 from kcv.models import get_model
 from kcv.serving.detector import IMAGES_SIGNATURE, export_detector
+from kcv.viz.reports import precision_recall_curves
 from pipelines.artifacts import PipelineError
 from pipelines.optimizers import make_optimizer
 from pipelines.tasks import register_task
 from pipelines.tasks.base import Task, input_size, jsonable, read_json, signature_image_size, split_dir
+
+
+DETECTION_SCENES = 4  # eval images drawn with their detections in TensorBoard each epoch
 
 
 def _max_objects(examples_dir: str) -> int:
@@ -36,6 +40,7 @@ def _dataset(cfg, examples_dir: str, split: str, image_size, training: bool, bat
 class Detection(Task):
     name = "detection"
     primary_metric = "map_50"
+    sources = ("bananas",)
 
     def statistics(self, cfg, examples_dir: str) -> dict:
         counts = object_counts(split_dir(examples_dir, "train"))
@@ -55,11 +60,27 @@ class Detection(Task):
     def validation_dataset(self, cfg, examples_dir: str, model: keras.Model) -> tf.data.Dataset:
         return _dataset(cfg, examples_dir, "eval", input_size(model), False, cfg.training.batch_size)
 
+    def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
+        """The first DETECTION_SCENES eval images with predicted (white) and true (black) boxes in
+        TensorBoard each epoch (tag detections/validation)."""
+        from kcv.callbacks.tensorboard import DetectionPictures
+        from pipelines.artifacts import read_vocabulary
+
+        data = _dataset(cfg, examples_dir, "eval", tuple(cfg.model.image_size), False, DETECTION_SCENES)
+        images, labels = next(iter(data.take(1)), (None, None))
+        if images is None:
+            return []
+        truths = [rows[rows[:, 0] >= 0][:, 1:] for rows in labels.numpy()]
+        return [DetectionPictures(os.path.join(run_dir, "tensorboard"), images.numpy().astype(np.uint8), truths,
+                                  read_vocabulary(examples_dir))]
+
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
         return export_detector(model, path, image_size=input_size(model), max_image_pixels=cfg.data.max_image_pixels)
 
-    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
-        """mAP of the exported detector (plain TensorFlow, uint8 signature) on Split-eval, in pixels."""
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
+                 progress=None) -> dict:
+        """mAP of the exported detector (plain TensorFlow, uint8 signature) on Split-eval, in pixels,
+        and per class the precision at the 101 recall levels of AP@0.5 (`precision_recall`)."""
         fn = tf.saved_model.load(saved_model_dir).signatures[IMAGES_SIGNATURE]
         height, width = signature_image_size(fn)
         scale = np.array([width, height, width, height], np.float32)
@@ -71,7 +92,15 @@ class Detection(Task):
             for rows in labels.numpy():
                 rows = rows[rows[:, 0] >= 0]
                 truths.append((rows[:, 1:] * scale, rows[:, 0].astype(np.int64)))
+            if progress is not None:
+                progress.update(len(labels))
         if not truths:
             raise PipelineError("Split-eval is empty")
-        metrics = jsonable(detection_metrics(detections, truths, num_classes=max(1, len(vocabulary))))
-        return {"comparable": True, "primary_metric": self.primary_metric, **metrics, "examples": len(truths)}
+        num_classes = max(1, len(vocabulary))
+        metrics = jsonable(detection_metrics(detections, truths, num_classes=num_classes))
+        curves = precision_recall_curves(detections, truths, num_classes, iou_threshold=0.5)
+        names = list(vocabulary) or ["object"]
+        precision_recall = {"iou_threshold": 0.5, "recall": RECALL_LEVELS.tolist(),
+                            "precision": {names[k]: None if c is None else c.tolist() for k, c in curves.items()}}
+        return {"comparable": True, "primary_metric": self.primary_metric, **metrics, "examples": len(truths),
+                "precision_recall": precision_recall}

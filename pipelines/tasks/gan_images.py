@@ -22,6 +22,7 @@ SEED_STRIDE = 1_000_003  # the sample seeds of runtime seeds s and s+1 never ove
 class ImageGan(GanTask):
     name = "gan_images"
     output = "images"
+    sources = ("images", "class_folders", "tfds:*")
 
     def statistics(self, cfg, examples_dir: str) -> dict:
         return image_statistics(split_dir(examples_dir, "train"), image_size=cfg.model.image_size,
@@ -40,9 +41,11 @@ class ImageGan(GanTask):
     def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
         from kcv.callbacks.samples import SampleGrid
 
-        return [SampleGrid(os.path.join(run_dir, "samples"), count=64, ncols=8, seed=cfg.runtime.seed)]
+        return [SampleGrid(os.path.join(run_dir, "samples"), count=64, ncols=8, seed=cfg.runtime.seed,
+                           log_dir=os.path.join(run_dir, "tensorboard"))]
 
-    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
+                 progress=None) -> dict:
         """Health and diversity of images sampled from the exported generator, against real eval images.
 
         One seed per image: runtime.seed * SEED_STRIDE + 0..EVAL_IMAGES-1 (as gan_points does).
@@ -51,5 +54,7 @@ class ImageGan(GanTask):
         seeds = cfg.runtime.seed * SEED_STRIDE + np.arange(EVAL_IMAGES, dtype=np.int64)
         fake = sample(seed=tf.constant(seeds, tf.int64))["images"].numpy()
         real = [img for img in self._images(cfg, examples_dir, "eval", fake.shape[1:4], False, EVAL_IMAGES).unbatch()]
+        if progress is not None:
+            progress.update(len(real))
         reference = ((np.stack(real) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8) if len(real) >= 2 else None
         return checks(generator_report(fake, reference=reference))

@@ -22,6 +22,7 @@ MOMENTS_RTOL = 0.1  # mean and covariance within 10% of the data's (Frobenius-no
 class PointsGan(GanTask):
     name = "gan_points"
     output = "points"
+    sources = ("points_csv",)
 
     def statistics(self, cfg, examples_dir: str) -> dict:
         pts = read_points(split_dir(examples_dir, "train"))
@@ -35,16 +36,21 @@ class PointsGan(GanTask):
         from kcv.callbacks.samples import PointScatter
 
         real = read_points(split_dir(examples_dir, "train"))
-        return [PointScatter(os.path.join(run_dir, "scatter"), real=real, count=200, seed=cfg.runtime.seed)]
+        return [PointScatter(os.path.join(run_dir, "scatter"), real=real, count=200, seed=cfg.runtime.seed,
+                             log_dir=os.path.join(run_dir, "tensorboard"))]
 
-    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str]) -> dict:
+    def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
+                 progress=None) -> dict:
         """Moments of points sampled from the exported generator against all the real points.
 
         One seed per sample: runtime.seed * SEED_STRIDE + 0..EVAL_SAMPLES-1, so runs with
         different seeds draw disjoint seed ranges.
         """
         sample = tf.saved_model.load(saved_model_dir).signatures["sample"]
-        real = np.concatenate([read_points(split_dir(examples_dir, s)) for s in ("train", "eval")])
+        parts = {s: read_points(split_dir(examples_dir, s)) for s in ("train", "eval")}
+        real = np.concatenate([parts["train"], parts["eval"]])
+        if progress is not None:
+            progress.update(len(parts["eval"]))
         seeds = cfg.runtime.seed * SEED_STRIDE + np.arange(EVAL_SAMPLES, dtype=np.int64)
         fake = sample(seed=tf.constant(seeds, tf.int64))["samples"].numpy()
         return checks(moments_report(fake, real, rtol=MOMENTS_RTOL))

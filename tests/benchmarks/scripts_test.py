@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = ["resnet18_train.py", "input_pipeline.py", "serving_latency.py", "startup.py", "dcgan_step.py",
-           "gpu_check.py"]
+           "gpu_check.py", "predict_throughput.py"]
 
 
 def _run(args, timeout, **env_extra):
@@ -47,7 +47,7 @@ def test_gpu_check_without_gpu_exits_cleanly():
 
 @pytest.mark.large
 @pytest.mark.parametrize("script", ["resnet18_train.py", "input_pipeline.py", "serving_latency.py",
-                                    "startup.py", "dcgan_step.py"])
+                                    "startup.py", "dcgan_step.py", "predict_throughput.py"])
 def test_smoke_run_prints_a_table(script, tmp_path):
     out = tmp_path / "out.json"
     proc = _run([os.path.join("benchmarks", script), "--smoke", f"--json={out}"], timeout=900)

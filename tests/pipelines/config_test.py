@@ -99,7 +99,7 @@ def test_flags_are_generated_from_the_declarations():
     names = [name for name, *_ in flag_settings()]
     assert len(names) == len(set(names))  # one flag per setting
     assert {"epochs", "lr", "data_dir", "model", "image_size", "strategy", "components", "weights"} <= set(names)
-    assert not {"source", "augment", "kwargs", "task", "adam_beta_1"} & set(names)  # preset-only settings
+    assert not {"embedded", "augment", "kwargs", "task", "adam_beta_1"} & set(names)  # preset-only settings
     values = flags.FlagValues()
     define_flags(values)
     values(["prog", "--experiment=tiny_ssd_bananas", "--lr=0.5", "--image_size=64,48", "--download"])
@@ -108,3 +108,10 @@ def test_flags_are_generated_from_the_declarations():
     assert "[training.lr; default 0.1, presets may change it]" in values["lr"].help
     with pytest.raises(flags.IllegalFlagValueError):
         values(["prog", "--epochs=0"])  # bounds come from the same declaration
+
+
+def test_a_named_source_replaces_the_embedded_data():
+    cfg = build_config("resnet18_cifar10", {"data": {"source": "tfds:cifar10"}})
+    assert cfg.data.source == "tfds:cifar10" and cfg.data.embedded == "" and cfg.data.data_dir is None
+    assert cfg.data.embedded_examples == 1000  # the preset's embedded-only size is not applied
+    assert build_config("resnet18_cifar10").data.embedded == "shapes_kaggle_cifar10"

@@ -30,11 +30,17 @@ def test_labels_submission_sorted_numerically_with_plot(pipeline_run, tmp_path):
     _images(tmp_path / "test", [1, 2, 10, 11, 3])
     out_csv, plot = tmp_path / "sub" / "submission.csv", tmp_path / "grid.png"
     out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", "--version=1", f"--input_dir={tmp_path / 'test'}",
-                      f"--output={out_csv}", f"--plot={plot}")
+                      f"--output={out_csv}", f"--plot={plot}", "--batch_size=2")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = list(csv.reader(open(out_csv)))
     assert rows[0] == ["id", "label"]
     assert [r[0] for r in rows[1:]] == ["1", "2", "3", "10", "11"]
+    # Not a terminal: one progress line per 10% step reached (batches of 2, 2, 1 of 5 images).
+    progress = [line for line in out.stdout.splitlines() if line.startswith("kcv-predict: ")]
+    assert [line.split(" images (")[0] for line in progress] == ["kcv-predict: 2/5", "kcv-predict: 4/5",
+                                                                 "kcv-predict: 5/5"], out.stdout
+    assert "(100%)" in progress[-1] and "images/s" in progress[-1]
+    assert "images (" not in open(out_csv).read()
     vocab = open(os.path.join(record.artifacts["examples"], "labels.txt")).read().split()
     assert all(r[1] in vocab for r in rows[1:])
     assert Image.open(plot).size[0] > 100
@@ -118,3 +124,28 @@ def test_the_image_limit_defaults_agree_with_the_library():
             "print(flags.FLAGS['max_image_pixels'].default, DEFAULT_MAX_IMAGE_PIXELS, DataConfig().max_image_pixels)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
     assert out.stdout.split() == ["40000000"] * 3, out.stderr[-2000:]
+
+
+def test_read_batches_are_at_most_batch_size_and_in_order(tmp_path):
+    from pipelines.predict import read_batches
+
+    paths = []
+    for i in range(7):
+        paths.append(str(tmp_path / f"{i}.bin"))
+        open(paths[-1], "wb").write(bytes([i]) * (i + 1))
+    batches = [b.numpy().tolist() for b in read_batches(paths, 3)]
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert sum(batches, []) == [bytes([i]) * (i + 1) for i in range(7)]
+
+
+def test_a_truncated_image_is_one_line_and_leaves_no_csv(pipeline_run, tmp_path):
+    """Its header passes the first pass; the model's decoder refuses it."""
+    cfg, _ = pipeline_run
+    _images(tmp_path / "test", [1, 2])
+    whole = (tmp_path / "test" / "2.png").read_bytes()
+    (tmp_path / "test" / "2.png").write_bytes(whole[:len(whole) // 2])
+    out_csv = tmp_path / "cut.csv"
+    out = kcv_predict(f"--model_dir={cfg.paths.serving_model_dir}", f"--input_dir={tmp_path / 'test'}",
+                      f"--output={out_csv}")
+    assert out.returncode == 1 and not out_csv.exists(), out.stderr[-2000:]
+    assert "refused an image" in _error(out)

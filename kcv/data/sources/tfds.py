@@ -1,11 +1,41 @@
 """A tensorflow-datasets image classification dataset as a Source (read offline unless asked)."""
 from __future__ import annotations
 
+import os
+import socket
+import urllib.parse
+import urllib.request
+
 import numpy as np
 
 from kcv.data.errors import DataError
 from kcv.data.images import encode_png
 from kcv.data.sources.base import Record, Source, SourceExample
+
+# Most tfds downloads (and its GCS mirror of prepared data) come from here; if it cannot be
+# reached, neither can the rest, and tfds would retry for minutes before saying so.
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+CONNECT_TIMEOUT_S = 3.0
+
+
+def default_data_dir() -> str:
+    """The folder tfds reads without a data_dir (TFDS_DATA_DIR when tfds loaded, else ~/tensorflow_datasets)."""
+    from tensorflow_datasets.core import constants
+
+    return os.path.expanduser(constants.DATA_DIR)
+
+
+def network_problem(host: tuple[str, int] = DOWNLOAD_HOST, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """None if a TCP connection to `host` (or to the HTTPS proxy, when one is set) opens in time."""
+    proxy = urllib.request.getproxies().get("https")
+    if proxy:
+        parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host = (parsed.hostname or "", parsed.port or 80)
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+    except OSError as err:
+        return f"cannot reach {host[0]}:{host[1]}{' (the https proxy)' if proxy else ''}: {err.strerror or err}"
+    return None
 
 
 class TfdsSource(Source):
@@ -26,13 +56,21 @@ class TfdsSource(Source):
         except Exception as err:  # tfds raises its own DatasetNotFoundError types
             raise DataError(f"tensorflow-datasets has no dataset {name!r} ({type(err).__name__})") from None
         if not self._builder.is_prepared():
+            where = os.path.abspath(os.path.expanduser(data_dir)) if data_dir else default_data_dir()
             if not download:
-                where = data_dir or "the default tensorflow_datasets folder"
                 raise DataError(
                     f"tfds dataset {name!r} is not prepared in {where}: point data_dir (--data_dir) at a "
                     f"folder that holds it, or allow download=True (--download)"
                 )
-            self._builder.download_and_prepare()
+            failed = f"tfds dataset {name!r} is not prepared in {where} and downloading it failed"
+            problem = network_problem()
+            if problem:
+                raise DataError(f"{failed} (no network: {problem}); copy a prepared folder there instead")
+            try:
+                self._builder.download_and_prepare()
+            except Exception as err:  # tfds/requests/gfile each raise their own types
+                first = (str(err).strip().splitlines() or [""])[0][:300]
+                raise DataError(f"{failed}: {type(err).__name__}: {first}") from None
         info = self._builder.info
         missing = [k for k in (image_key, label_key) if k not in info.features.keys()]
         if missing:

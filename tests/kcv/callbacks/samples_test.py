@@ -72,3 +72,28 @@ def test_model_without_latent_dim_needs_it(tmp_path):
     cb.set_model(model)
     with pytest.raises(ValueError, match="latent_dim"):
         cb.on_epoch_end(0)
+
+
+def test_sample_grid_and_scatter_also_go_to_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from kcv.callbacks.tensorboard import TrainingScalars
+
+    gan = _frozen(_conv_gan())
+    data = tf.data.Dataset.from_tensor_slices(np.zeros((4, 8, 8, 3), np.float32)).batch(4)
+    grid = SampleGrid(str(tmp_path / "grids"), count=6, ncols=3, seed=1, log_dir=str(tmp_path / "tb"))
+    gan.fit(data, epochs=2, verbose=0, callbacks=[grid, TrainingScalars(str(tmp_path / "tb"), 4)])
+    points = _frozen(gan_lib.gan_gaussian(seed=0))
+    scatter = PointScatter(str(tmp_path / "sc"), toy_gaussian.make_data(100, seed=0), count=50,
+                           log_dir=str(tmp_path / "tb"))
+    points.fit(toy_gaussian.make_dataset(16, 8), epochs=1, verbose=0, callbacks=[scatter])
+    acc = EventAccumulator(str(tmp_path / "tb" / "train"), size_guidance={"tensors": 0})
+    acc.Reload()
+    grids = acc.Tensors("samples/grid")  # TF2 summaries are tensors: [width, height, PNG, ...]
+    assert [e.step for e in grids] == [0, 1]
+    assert tf.make_ndarray(grids[0].tensor_proto)[:2].tolist() == [b"32", b"22"]
+    assert acc.SummaryMetadata("samples/grid").plugin_data.plugin_name == "images"
+    assert len(acc.Tensors("samples/scatter")) == 1
+    # a GAN's two optimizers, each under its attribute name
+    assert {"learning_rate/d_optimizer", "learning_rate/g_optimizer", "speed/images_per_second"} <= set(
+        acc.Tags()["tensors"])

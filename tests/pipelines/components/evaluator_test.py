@@ -48,3 +48,17 @@ def test_continuing_a_run_scores_its_model_against_the_pushed_one(pipeline_copy)
     assert c["inputs"]["baseline"] == os.path.join(cfg.paths.serving_model_dir, "1")
     assert c["inputs"]["model"] == json.load(open(os.path.join(os.path.dirname(cfg.paths.pipeline_root), "runs",
                                                                "runs", f"{parent}.json")))["artifacts"]["model"]
+
+
+def test_scalar_metrics_and_report_figures():
+    metrics = {"primary_metric": "accuracy", "accuracy": 0.75, "loss": 0.5, "examples": 4, "blessed": True,
+               "comparable": True, "per_class_accuracy": {"cat": 0.5, "dog": 1.0, "owl": None},
+               "confusion_matrix": [[1, 1, 0], [0, 2, 0], [0, 0, 0]]}
+    assert evaluator.scalar_metrics(metrics) == {
+        "evaluation/accuracy": 0.75, "evaluation/loss": 0.5, "evaluation/examples": 4.0, "primary/accuracy": 0.75,
+        "per_class_accuracy/cat": 0.5, "per_class_accuracy/dog": 1.0}  # booleans and None are no scalars
+    figures = evaluator.report_figures(metrics)
+    assert list(figures) == ["confusion_matrix.png"]
+    assert [t.get_text() for t in figures["confusion_matrix.png"].axes[0].get_xticklabels()] == ["cat", "dog", "owl"]
+    pr = {"iou_threshold": 0.5, "recall": [], "precision": {"banana": [1.0] * 101}}
+    assert list(evaluator.report_figures({"precision_recall": pr})) == ["precision_recall.png"]

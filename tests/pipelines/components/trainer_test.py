@@ -19,6 +19,7 @@ def test_model_artifact_and_logs(pipeline_run):
     lines = open(os.path.join(run_dir, "training_log.csv")).read().splitlines()
     assert lines[0].split(",")[:2] == ["epoch", "accuracy"] and len(lines) == 2  # header + 1 epoch
     assert os.listdir(os.path.join(run_dir, "tensorboard"))
+    assert open(os.path.join(run_dir, "training_curves.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     summary = json.load(open(os.path.join(model, "training_summary.json")))
     assert summary["steps_per_epoch"] == 180 // 16 and summary["examples"] == record.artifacts["examples"]
     # the printed digest is the exported model's: model.keras loads to the same weights
@@ -43,3 +44,9 @@ def test_steps_per_epoch_drops_the_last_partial_batch_and_honours_the_cap(tmp_pa
     cfg = small_config(str(tmp_path))
     assert trainer.steps_per_epoch(cfg, 180, 1) == 11  # 180 // 16
     assert trainer.steps_per_epoch(cfg.replace(**{"training.steps_per_epoch": 4}), 180, 2) == 4
+
+
+def test_training_curves_are_written_from_the_history(tmp_path):
+    path = trainer.write_training_curves({"loss": [1.0, 0.5], "accuracy": [0.4, 0.7]}, str(tmp_path))
+    assert path == str(tmp_path / "training_curves.png") and os.path.getsize(path) > 1000
+    assert trainer.write_training_curves({"loss": []}, str(tmp_path / "none")) is None  # nothing trained

@@ -67,3 +67,62 @@ def test_tfds_without_test_split_has_no_eval_split(tmp_path):
     name = _tiny_tfds(str(tmp_path), test=False)
     src = TfdsSource(name, data_dir=str(tmp_path))
     assert src.native_splits == ("train",) and src.eval_split is None
+
+
+def _refuse_all_but_localhost(monkeypatch):
+    """The network as seen offline: only localhost answers, and nothing listens on 127.0.0.1:9."""
+    import socket
+
+    real = socket.create_connection
+
+    def connect(address, *args, **kwargs):
+        if address[0] not in ("127.0.0.1", "localhost"):
+            raise socket.gaierror(-3, "Temporary failure in name resolution")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])
+def test_tfds_download_offline_fails_fast_naming_the_folder(tmp_path, monkeypatch, proxy):
+    _refuse_all_but_localhost(monkeypatch)
+    if proxy:
+        monkeypatch.setenv("https_proxy", proxy)
+    start = time.time()
+    with pytest.raises(DataError) as err:
+        TfdsSource("mnist", data_dir=str(tmp_path / "empty"), download=True)
+    assert time.time() - start < 30
+    msg = _one_line(err)
+    assert f"not prepared in {tmp_path / 'empty'} and downloading it failed (no network: cannot reach " in msg
+    assert ("127.0.0.1:9 (the https proxy)" if proxy else "storage.googleapis.com:443") in msg
+
+
+def test_tfds_download_offline_names_the_default_folder(monkeypatch):
+    import os
+
+    from tensorflow_datasets.core import constants
+
+    _refuse_all_but_localhost(monkeypatch)
+    with pytest.raises(DataError) as err:
+        TfdsSource("mnist", download=True)
+    msg = _one_line(err)
+    assert f"not prepared in {os.path.expanduser(constants.DATA_DIR)} and downloading it failed" in msg
+    assert "~" not in msg
+
+
+def test_tfds_download_error_is_one_data_error(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from kcv.data.sources import tfds as tfds_source
+
+    def broken(self, *args, **kwargs):
+        raise ConnectionError("Max retries exceeded\nand more lines")
+
+    monkeypatch.setattr(tfds_source, "network_problem", lambda: None)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", broken)
+    with pytest.raises(DataError) as err:
+        TfdsSource("mnist", data_dir=str(tmp_path), download=True)
+    assert _one_line(err).endswith(f"not prepared in {tmp_path} and downloading it failed: "
+                                   "ConnectionError: Max retries exceeded")
