@@ -1,13 +1,12 @@
 """kcv-predict on a pushed model: Kaggle submission formats, numeric id order, plot, clear errors."""
 import csv
 import os
-import struct
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 from PIL import Image
+from tests.conftest import bomb_png
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -73,17 +72,6 @@ def test_errors_are_one_line_and_leave_no_csv(pipeline_run, tmp_path):
     assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
-def _bomb_png(width: int, height: int) -> bytes:
-    """A valid 8-bit grey PNG of zero rows: width x height pixels in a few hundred KB at most."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(b"\0" * (width + 1)) for _ in range(height)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def _error(out) -> str:
     """The one kcv-predict error line (TensorFlow's start-up log lines aside)."""
     lines = [line for line in out.stderr.splitlines() if line.startswith("kcv-predict:")]
@@ -95,7 +83,7 @@ def test_over_limit_images_are_one_line_before_the_model(pipeline_run, tmp_path)
     cfg, _ = pipeline_run
     _images(tmp_path / "test", [1, 2])
     bomb = tmp_path / "test" / "3.png"
-    bomb.write_bytes(_bomb_png(20000, 20000))
+    bomb.write_bytes(bomb_png(20000, 20000))
     out_csv = tmp_path / "bomb.csv"
     args = [f"--model_dir={cfg.paths.serving_model_dir}", f"--input_dir={tmp_path / 'test'}", f"--output={out_csv}"]
     out = kcv_predict(*args)
@@ -109,7 +97,7 @@ def test_over_limit_images_are_one_line_before_the_model(pipeline_run, tmp_path)
     assert _error(out) == (f"kcv-predict: error: {tmp_path / 'test' / '1.png'}: image is 32x32 = 1024 pixels, "
                            "over the limit of 1000 (--max_image_pixels) (and 1 more images over the limit)")
     # Allowed here but over the limit the model was exported with: the model's refusal, one line.
-    bomb.write_bytes(_bomb_png(7000, 6000))
+    bomb.write_bytes(bomb_png(7000, 6000))
     out = kcv_predict(*args, "--max_image_pixels=50000000")
     assert out.returncode == 1 and not out_csv.exists(), out.stderr[-2000:]
     line = _error(out)

@@ -1,9 +1,7 @@
 """decode_rgb / load_rgb / Source.load refuse over-limit images from the header, with our message
 (never PIL's DecompressionBomb one), and leave PIL's process-wide limit as it was."""
-import struct
 import time
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -13,17 +11,7 @@ from kcv.data.errors import DataError
 from kcv.data.images import (DEFAULT_MAX_IMAGE_PIXELS, ImageTooLargeError, decode_rgb, encode_png, load_rgb,
                              open_checked)
 from kcv.data.sources import ClassFolderSource, encoded_image
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A valid 8-bit grey PNG of zero rows, compressed to almost nothing."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(b"\0" * (width + 1)) for _ in range(height)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+from tests.conftest import bomb_png
 
 
 BIG = bomb_png(20000, 20000 // 8)  # 50M pixels: over the default, under PIL's own error threshold

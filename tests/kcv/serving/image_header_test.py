@@ -8,7 +8,6 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -17,21 +16,9 @@ from PIL import Image
 
 from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS, open_checked
 from kcv.serving.image_header import MAX_JPEG_SEGMENTS, guarded_decode, image_size_from_header
+from tests.conftest import bomb_png
 
 size_fn = tf.function(image_size_from_header, input_signature=[tf.TensorSpec([], tf.string)])
-
-
-def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
-    """A valid 8-bit grey PNG of zero rows: width x height pixels in a few hundred KB."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    packer = zlib.compressobj(9)
-    rows = b"\0" * ((width + 1) * 1000)  # filter byte 0 + width grey bytes, 1000 rows at a time
-    idat = b"".join(packer.compress(rows) for _ in range(height // 1000))
-    idat += packer.compress(b"\0" * ((width + 1) * (height % 1000))) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _encode(fmt: str, size=(37, 21), mode="RGB", **kwargs) -> bytes:
