@@ -14,7 +14,7 @@ import csv
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from pipelines.cli import require, run_app
 
@@ -145,8 +145,7 @@ def progress_bar(paths: list[str]):
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # run_app refuses stray arguments before main runs
     require("model_dir", "input_dir", "output")
     version_dir = resolve_version(FLAGS.model_dir, FLAGS.version)
     images = list_images(FLAGS.input_dir)

@@ -6,6 +6,7 @@ which continues the shared run on a private pipeline root and serving folder.
 import os
 import shutil
 
+import keras
 import pytest
 
 from pipelines.config import build_config
@@ -40,3 +41,20 @@ def pipeline_copy(pipeline_run, tmp_path):
     shutil.copytree(os.path.join(cfg.paths.pipeline_root, "runs"), os.path.join(root, "runs"))
     shutil.copytree(cfg.paths.serving_model_dir, serving)
     return cfg.replace(**{"paths.pipeline_root": root, "paths.serving_model_dir": serving}), record.run_id
+
+
+class Killed(Exception):
+    """What Interrupt raises: a training stopped mid-run, as a kill would stop it."""
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises Killed after step `at` (counted from the run's start), as a kill would stop it."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at, self.seen = at, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.at:
+            raise Killed(f"after step {self.at}")

@@ -19,6 +19,7 @@ from tensorflow.python.framework import config as tf_config
 
 from pipelines import loop
 from pipelines.artifacts import PipelineError
+from tests.pipelines.conftest import Interrupt, Killed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
@@ -75,23 +76,6 @@ def gan():
 def gan_data():
     points = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
     return tf.data.Dataset.from_tensor_slices(points).shuffle(64, seed=1).batch(16, drop_remainder=True).repeat()
-
-
-class Killed(Exception):
-    pass
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Raises Killed after step `at` (counted from the run's start), as a kill would stop it."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at, self.seen = at, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.at:
-            raise Killed(f"after step {self.at}")
 
 
 def values(model):

@@ -17,6 +17,7 @@ from pipelines.components import evaluator, example_gen, pusher, trainer
 from pipelines.config import build_config
 from pipelines.runner import run_pipeline
 from pipelines.tasks import classification, get_task
+from tests.pipelines.conftest import Interrupt, Killed
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -84,23 +85,6 @@ def test_skipping_the_stream_resumes_the_data_order(prepared):
         np.testing.assert_array_equal(xa, xb)
     # the second pass really is another order (else the check above would be weak)
     assert not np.array_equal(uninterrupted[0][1], uninterrupted[9][1])
-
-
-class Killed(Exception):
-    pass
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Raises Killed after step `at` (counted from the run's start), as a kill would stop it."""
-
-    def __init__(self, at: int):
-        super().__init__()
-        self.at, self.seen = at, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.at:
-            raise Killed(f"after step {self.at}")
 
 
 def test_interrupted_trainer_rerun_resumes_to_the_same_weights(prepared, monkeypatch):
