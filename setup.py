@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "keras>=3.15,<3.16",
-        "keras-cv==0.9.0",  # last release; used by benchmarks and a metrics cross-check today
+        "keras-cv==0.9.0",  # last release: boxes, box-aware augmentation, NMS option, RetinaNet (imported lazily)
         "tensorflow-datasets",
         "importlib_resources",  # tensorflow-datasets 4.9.10 needs it and does not declare it
         "absl-py",
@@ -21,7 +21,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest"],
+        # pycocotools: keras_cv.metrics.BoxCOCOMetrics needs it; kcv's mAP is cross-checked against it
+        "test": ["pytest", "pycocotools"],
     },
     entry_points={
         "console_scripts": [

@@ -82,7 +82,10 @@ class DataConfig:
     max_image_pixels: int = setting(40_000_000, "Largest image (width x height, read from its header before "
                                     "decoding) that ExampleGen reads and the exported bytes signatures accept.",
                                     lower=1, fingerprint=False)
-    augment: str = setting("none", "Training augmentation.", flag=False, choices=("none", "flip", "cifar", "imagenet"))
+    augment: str = setting("none", "Training augmentation, in tf.data (never in the exported model): classifiers "
+                           "flip, cifar, imagenet; detectors boxes (keras-cv flip, jittered resize and colour "
+                           "jitter that move the boxes with the image); none. Checked against the task.",
+                           choices=("none", "flip", "cifar", "imagenet", "boxes"))
     resize_mode: str = setting("stretch", "How images reach the model's size.", flag=False,
                                choices=("stretch", "center_crop"))
 
@@ -92,6 +95,9 @@ class ModelConfig:
     name: str = setting("", "Registered model to train instead of the preset's (its preset arguments are then "
                         "dropped), e.g. simple_cnn for a quick check.", flag="model")
     kwargs: dict = setting({}, "Builder keyword arguments.", flag=False)
+    nms: str = setting("kcv", "Detectors: the non-maximum suppression inside the exported graph: kcv = the book's "
+                       "class-agnostic greedy NMS (exact to the book), keras_cv = keras_cv.layers.NonMaxSuppression "
+                       "(per class). Only the export depends on it.", choices=("kcv", "keras_cv"), fingerprint=False)
     image_size: tuple[int, int] | None = setting(None, "H,W the model sees (e.g. 64,64 for a quick run).",
                                                  check=_image_size)
     channels: int = setting(3, "Image channels the model takes.", flag=False, lower=0)

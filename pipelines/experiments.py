@@ -135,6 +135,22 @@ _add(Experiment(
     book="class err 3.27e-03, bbox mae 3.08e-03 after 20 epochs (pt)",
 ))
 _add(Experiment(
+    name="retinanet_bananas",
+    description="keras-cv's RetinaNet (ResNet-18 backbone, small heads, random init) on the same banana scenes",
+    task="detection",
+    preset=dict(
+        # kcv/models/retinanet.py: keras_cv.models.RetinaNet on an explicit ResNet-18 backbone (nothing
+        # downloaded; --model_kwargs-free: a local weights file goes in model.kwargs["weights"]), heads of 64
+        # channels instead of keras-cv's 256 (2 CPU cores), anchors 16-256 px for 128 px scenes; trained by
+        # keras-cv's own loss (focal + smooth L1), exported with keras-cv's per-class NMS in the graph.
+        model=dict(name="retinanet", kwargs={}, image_size=(128, 128), channels=3, normalize=False, nms="keras_cv"),
+        data=dict(source="bananas", embedded="bananas", embedded_examples=1000, augment="none"),
+        training=dict(epochs=10, batch_size=16, optimizer="adam", lr=1e-3),
+        evaluation=dict(min_accuracy=0.5),
+    ),
+    book="(not in the book: the keras-cv detector beside TinySSD; BUILD.md compares the two)",
+))
+_add(Experiment(
     name="gan_gaussian",
     description="The book's toy GAN: a linear generator learns the Gaussian X A + b",
     task="gan_points",

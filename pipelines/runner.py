@@ -72,6 +72,7 @@ def run_pipeline(cfg, *, run_id: str | None = None, continue_run: str | None = N
 
     task = get_task(cfg.task)
     task.check_source(cfg)
+    task.check_augment(cfg)
     task.preflight(cfg)
     parent = parent_record(cfg, continue_run)
     record = RunRecord.create(cfg.paths.pipeline_root, run_id or artifacts.new_run_id(), cfg.to_dict(),

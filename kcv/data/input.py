@@ -14,6 +14,7 @@ from kcv.data import augment as aug
 from kcv.data.preprocess import resize_for_model
 from kcv.data.schema import decode_image, parse_example
 from kcv.data.tfrecords import read_records
+from kcv.ops.boxes import rows_to_bounding_boxes
 
 
 def classification_dataset(
@@ -87,13 +88,20 @@ def detection_dataset(
     max_objects: int,
     seed: int = 0,
     shuffle_buffer: int = 10_000,
+    augment: str = "none",
 ) -> tf.data.Dataset:
-    """Batches of (images float32 (B, H, W, 3) in [0, 255], labels (B, G, 5)) for detectors.
+    """Batches of (images float32 (B, H, W, 3) in [0, 255], bounding_boxes) for detectors.
 
-    labels rows are [class, x1, y1, x2, y2] with normalised xyxy boxes, padded to G = max_objects
-    with class -1 rows (the book's label layout for multibox_target).
+    bounding_boxes is keras-cv's dict in "rel_xyxy" (normalised corners): {"boxes": (B, G, 4),
+    "classes": (B, G) float32}, padded to G = max_objects rows of -1 (keras-cv's padding);
+    `kcv.ops.boxes.bounding_boxes_to_rows` gives the book's (B, G, 5) label rows.
+    augment: "none", or "boxes" (training only): kcv.data.box_augment's keras-cv flip, jittered
+    resize and colour jitter, seeded per batch so a run repeats and a resumed run replays.
     """
+    if augment not in ("none", "boxes"):
+        raise ValueError(f"unknown detection augmentation {augment!r}; use none or boxes")
     size = (int(image_size[0]), int(image_size[1]))
+    rows = max(1, int(max_objects))
 
     def parse(serialized):
         ex = parse_example(serialized)
@@ -104,9 +112,18 @@ def detection_dataset(
     ds = read_records(source).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.padded_batch(batch_size, padded_shapes=([size[0], size[1], 3], [max(1, int(max_objects)), 5]),
+    ds = ds.padded_batch(batch_size, padded_shapes=([size[0], size[1], 3], [rows, 5]),
                          padding_values=(tf.constant(0, tf.uint8), tf.constant(-1.0)), drop_remainder=training)
-    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: {"images": tf.cast(x, tf.float32), "bounding_boxes": rows_to_bounding_boxes(y)},
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment == "boxes":
+        from kcv.data.box_augment import BoxAugmenter
+
+        augmenter = BoxAugmenter(size, seed)
+        seeds = tf.data.Dataset.random(seed=seed + 3, rerandomize_each_iteration=True).batch(2)
+        # Sequential on purpose: the augmenter's one generator is reset per batch (box_augment.py).
+        ds = tf.data.Dataset.zip((ds, seeds)).map(lambda batch, s: augmenter(batch, s))
+    return ds.map(lambda d: (d["images"], d["bounding_boxes"])).prefetch(tf.data.AUTOTUNE)
 
 
 def object_counts(source: str | list[str]) -> list[int]:

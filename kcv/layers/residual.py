@@ -31,7 +31,7 @@ def residual_parts(
 
     Parts: [pad1] conv1 bn1 relu1 conv2 bn2 [shortcut_conv] add out.
     Convs followed by BN have no bias: BN subtracts the batch mean, so such a bias is a no-op that
-    only ever gets a zero gradient (the book's PyTorch convs keep it; see BUILD.md's deviations
+    only ever gets a zero gradient (the book keeps it; see BUILD.md's "Deviations from the book"
     table).
     """
     if filters < 1 or strides < 1:

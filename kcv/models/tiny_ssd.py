@@ -58,6 +58,8 @@ from kcv.detection import BOOK_POS_THRESHOLD, detections_padded, multibox_detect
 from kcv.layers.fused_batch_norm import FusedBatchNorm
 from kcv.losses.detection import detection_loss
 from kcv.models.registry import register
+from kcv.ops.boxes import bounding_boxes_to_rows
+from kcv.ops.offsets import offset_inverse
 
 BOOK_SIZES: tuple[tuple[float, float], ...] = ((0.2, 0.272), (0.37, 0.447), (0.54, 0.619), (0.71, 0.79), (0.88, 0.961))
 BOOK_RATIOS: tuple[float, ...] = (1.0, 2.0, 0.5)
@@ -158,17 +160,41 @@ def outputs_to_detections(anchors, cls_preds, bbox_preds, nms_threshold: float =
 
 
 def outputs_to_padded(anchors, cls_preds, bbox_preds, max_detections: int = 100, nms_threshold: float = 0.5,
-                      score_threshold: float = 0.01) -> dict[str, tf.Tensor]:
-    """Model outputs -> fixed-size detections (the first rows of `outputs_to_detections` with class >= 0).
+                      score_threshold: float = 0.01, nms: str = "kcv") -> dict[str, tf.Tensor]:
+    """Model outputs -> fixed-size detections.
 
     {"boxes": (B, D, 4) normalised xyxy, "scores": (B, D) float32, "classes": (B, D) int64 0-based
     (-1 = padding), "num_detections": (B,) int32}; padding rows have box 0 and score 0.
-    Class-agnostic greedy NMS as the book's multibox_detection.
+    nms="kcv": the first rows of `outputs_to_detections` with class >= 0 (class-agnostic greedy
+    NMS over each anchor's best class, as the book's multibox_detection).
+    nms="keras_cv": the same decoded boxes and softmax probabilities (background dropped) through
+    keras_cv.layers.NonMaxSuppression (tf.image.combined_non_max_suppression): per class, so with
+    several classes one place may keep one box per class where the book keeps one; with one class
+    it keeps the same boxes as the book's NMS except on exactly tied scores.
     """
     cls_probs = tf.transpose(tf.nn.softmax(tf.cast(cls_preds, tf.float32), axis=-1), [0, 2, 1])
-    out = detections_padded(cls_probs, tf.cast(bbox_preds, tf.float32), anchors, nms_threshold,
-                            score_threshold, max_detections)
-    return {**out, "classes": tf.cast(out["classes"], tf.int64)}
+    if nms == "kcv":
+        out = detections_padded(cls_probs, tf.cast(bbox_preds, tf.float32), anchors, nms_threshold,
+                                score_threshold, max_detections)
+        return {**out, "classes": tf.cast(out["classes"], tf.int64)}
+    if nms != "keras_cv":
+        raise ValueError(f"nms must be kcv or keras_cv, got {nms!r}")
+    import keras_cv
+
+    batch = tf.shape(cls_preds)[0]
+    boxes = offset_inverse(tf.reshape(tf.cast(anchors, tf.float32), [1, -1, 4]),
+                           tf.reshape(tf.cast(bbox_preds, tf.float32), [batch, -1, 4]))  # (B, A, 4)
+    probs = tf.transpose(cls_probs[:, 1:, :], [0, 2, 1])  # (B, A, C)
+    layer = keras_cv.layers.NonMaxSuppression(bounding_box_format="rel_xyxy", from_logits=False,
+                                              iou_threshold=nms_threshold, confidence_threshold=score_threshold,
+                                              max_detections=max_detections)
+    out = layer(boxes, probs, image_shape=(1, 1, 3))
+    num = tf.cast(out["num_detections"], tf.int32)
+    valid = tf.range(max_detections)[None, :] < num[:, None]
+    return {"boxes": tf.where(valid[..., None], tf.cast(out["boxes"], tf.float32), 0.0),
+            "scores": tf.where(valid, tf.cast(out["confidence"], tf.float32), 0.0),
+            "classes": tf.where(valid, tf.cast(out["classes"], tf.int64), tf.constant(-1, tf.int64)),
+            "num_detections": num}
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -181,6 +207,8 @@ class TinySSD(keras.Model):
         sizes: five [s1, s2] anchor-size lists, one per feature map. ratios: shared aspect ratios.
         seed: initializer seed (None: random).
     """
+
+    bounding_box_format = "rel_xyxy"  # keras-cv's name for the boxes its training labels carry
 
     def __init__(self, num_classes: int = 1, input_shape: Sequence[int] = (256, 256, 3),
                  sizes: Sequence[Sequence[float]] = BOOK_SIZES, ratios: Sequence[float] = BOOK_RATIOS,
@@ -230,6 +258,8 @@ class TinySSD(keras.Model):
     # ---- training -------------------------------------------------------------------------
     def _forward_loss(self, images, labels, training: bool):
         anchors, cls_preds, bbox_preds = self(images, training=training)
+        if isinstance(labels, dict):  # keras-cv's {"boxes", "classes"} in rel_xyxy (kcv's detection input)
+            labels = bounding_boxes_to_rows(labels)
         labels = tf.cast(labels, tf.float32)
         bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, labels)
         per_image = detection_loss(cls_preds, bbox_preds, cls_labels, bbox_labels, bbox_masks)
@@ -243,7 +273,11 @@ class TinySSD(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        """One SGD step on (images (B, H, W, 3) [0, 255], labels (B, G, 5)); sample weights are ignored."""
+        """One SGD step on (images (B, H, W, 3) [0, 255], labels); sample weights are ignored.
+
+        labels: the book's rows (B, G, 5), or keras-cv's bounding-box dict {"boxes" (B, G, 4)
+        rel_xyxy, "classes" (B, G)} with -1 padding (what kcv.data.input.detection_dataset gives).
+        """
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if labels is None:
             raise ValueError("TinySSD.train_step needs (images, labels) batches")
@@ -276,9 +310,11 @@ class TinySSD(keras.Model):
         return outputs_to_detections(*self(images, training=False), nms_threshold, pos_threshold)
 
     def detect(self, images: Any, max_detections: int = 100, nms_threshold: float = 0.5,
-               score_threshold: float = 0.01) -> dict[str, tf.Tensor]:
-        """Padded detections for images [0, 255]; see `outputs_to_padded` (boxes normalised xyxy)."""
-        return outputs_to_padded(*self(images, training=False), max_detections, nms_threshold, score_threshold)
+               score_threshold: float = 0.01, nms: str = "kcv") -> dict[str, tf.Tensor]:
+        """Padded detections for images [0, 255]; see `outputs_to_padded` (boxes normalised xyxy;
+        nms: "kcv" the book's NMS, "keras_cv" keras_cv.layers.NonMaxSuppression)."""
+        return outputs_to_padded(*self(images, training=False), max_detections, nms_threshold, score_threshold,
+                                 nms=nms)
 
     def predict_step(self, data: Any) -> dict[str, tf.Tensor]:
         """`model.predict(images)` gives `detect(images)` with its defaults, like the book's `predict`

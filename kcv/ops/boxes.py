@@ -33,3 +33,20 @@ def box_area(boxes) -> tf.Tensor:
     """(..., 4) xyxy -> (...,) area `(x2 - x1) * (y2 - y1)`, unclipped like the book."""
     boxes = as_float32(boxes)
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+def rows_to_bounding_boxes(labels) -> dict[str, tf.Tensor]:
+    """The book's label rows (..., G, 5) [class, x1, y1, x2, y2] (class -1 = padding) -> keras-cv's
+    bounding-box dict {"boxes": (..., G, 4), "classes": (..., G)}, padding rows -1 in both."""
+    labels = as_float32(labels)
+    valid = labels[..., 0] >= 0
+    return {"boxes": tf.where(valid[..., None], labels[..., 1:], -1.0), "classes": tf.where(valid, labels[..., 0], -1.0)}
+
+
+def bounding_boxes_to_rows(bounding_boxes: dict) -> tf.Tensor:
+    """keras-cv's dense bounding-box dict -> the book's label rows (..., G, 5); padding rows all -1
+    (rows_to_bounding_boxes' inverse, bit-identical on rows whose padding is all -1)."""
+    classes = as_float32(bounding_boxes["classes"])
+    boxes = as_float32(bounding_boxes["boxes"])
+    valid = classes >= 0
+    return tf.where(valid[..., None], tf.concat([classes[..., None], boxes], axis=-1), -1.0)

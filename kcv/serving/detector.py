@@ -1,4 +1,4 @@
-"""Export an anchor-based detector (TinySSD) as a SavedModel for TF Serving (DESIGN.md section 6).
+"""Export a detector (TinySSD, kcv's keras-cv RetinaNet) as a SavedModel for TF Serving (DESIGN.md section 6).
 
 Signatures (both return the same dict; D = max_detections):
   serving_default: image_bytes  tf.string [None]               PNG/JPEG/GIF/BMP, any size up to max_image_pixels
@@ -10,10 +10,11 @@ Signatures (both return the same dict; D = max_detections):
      classes         int64   [None, D]     0-based object class, -1 for padding rows
      num_detections  int32   [None]        valid rows per image
 Inside the graph: decode, resize to the model's size (bilinear with antialias, the same
-`resize_for_model` the classifiers use), the model with training=False, softmax, then the
-book's decoding: offsets applied to the anchors and the book's class-agnostic greedy NMS
-(`kcv.detection.detections_padded`, equal to the first rows of `multibox_detection`), keeping
-rows whose confidence is >= score_threshold. Boxes are scaled from normalised to pixels and
+`resize_for_model` the classifiers use), then `model.detect` (training=False): for TinySSD with
+nms="kcv" the book's decoding (softmax, offsets applied to the anchors, the book's class-agnostic
+greedy NMS: `kcv.detection.detections_padded`, equal to the first rows of `multibox_detection`),
+keeping rows whose confidence is >= score_threshold; nms="keras_cv" runs
+keras_cv.layers.NonMaxSuppression on the same decoded boxes instead. Boxes are scaled from normalised to pixels and
 clipped to the image after NMS, so the scores and ranking equal the in-memory `TinySSD.detect`.
 Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
 `kcv.serving.image_header`) and answers InvalidArgumentError, before decoding anything, for an
@@ -27,13 +28,13 @@ import tensorflow as tf
 
 from kcv.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from kcv.data.preprocess import resize_for_model
-from kcv.models.tiny_ssd import outputs_to_padded
 from kcv.serving.archive import write_archive
 from kcv.serving.image_header import guarded_decode
 
 DEFAULT_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
 OUTPUT_KEYS = ("boxes", "scores", "classes", "num_detections")
+NMS_CHOICES = ("kcv", "keras_cv")
 
 
 def to_pixel_boxes(boxes: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> tf.Tensor:
@@ -49,13 +50,18 @@ def to_pixel_boxes(boxes: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> t
 
 def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (256, 256), max_detections: int = 100,
                            nms_threshold: float = 0.5, score_threshold: float = 0.01,
-                           max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> keras.export.ExportArchive:
+                           max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, nms: str = "kcv"
+                           ) -> keras.export.ExportArchive:
     """An ExportArchive with the two signatures above.
 
-    `model(images float [0, 255], training=False)` must return (anchors (1, A, 4),
-    cls_preds (B, A, C+1) logits, bbox_preds (B, 4A)), as TinySSD does. serving_default refuses
+    `model.detect(images float [0, 255], max_detections=, nms_threshold=, score_threshold=, nms=)`
+    must return the padded dict of `kcv.models.tiny_ssd.outputs_to_padded` (boxes normalised
+    xyxy), as TinySSD and kcv's RetinaNet do; nms: "kcv" (the book's class-agnostic NMS) or
+    "keras_cv" (keras_cv.layers.NonMaxSuppression, per class). serving_default refuses
     (InvalidArgumentError, before decoding) images over `max_image_pixels`.
     """
+    if nms not in NMS_CHOICES:
+        raise ValueError(f"export_detector: nms must be one of {', '.join(NMS_CHOICES)}, got {nms!r}")
     height, width = int(image_size[0]), int(image_size[1])
     max_detections = int(max_detections)
     if max_detections < 1:
@@ -77,8 +83,8 @@ def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (25
         return tf.cond(tf.shape(images)[0] > 0, lambda: run(images, heights, widths), empty)
 
     def run(images: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor) -> dict[str, tf.Tensor]:
-        anchors, cls_preds, bbox_preds = model(tf.cast(images, tf.float32), training=False)
-        out = outputs_to_padded(anchors, cls_preds, bbox_preds, max_detections, nms_threshold, score_threshold)
+        out = model.detect(tf.cast(images, tf.float32), max_detections=max_detections, nms_threshold=nms_threshold,
+                           score_threshold=score_threshold, nms=nms)
         valid = tf.range(max_detections)[None, :] < out["num_detections"][:, None]
         boxes = tf.where(valid[..., None], to_pixel_boxes(out["boxes"], heights, widths), 0.0)
         return {"boxes": boxes, "scores": out["scores"], "classes": out["classes"],
@@ -108,7 +114,7 @@ def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (25
 
 def export_detector(model: keras.Model, path: str, image_size: tuple[int, int] = (256, 256),
                     max_detections: int = 100, nms_threshold: float = 0.5, score_threshold: float = 0.01,
-                    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> str:
+                    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, nms: str = "kcv") -> str:
     """Write the detector SavedModel to `path` atomically (temporary folder + rename); returns `path`.
 
     Guarded: serving_default refuses, from the header and before decoding, images whose width x
@@ -116,4 +122,4 @@ def export_detector(model: keras.Model, path: str, image_size: tuple[int, int] =
     not PNG/JPEG/GIF/BMP; empty batches answer empty outputs.
     """
     return write_archive(build_detector_archive(model, image_size, max_detections, nms_threshold,
-                                                score_threshold, max_image_pixels), path)
+                                                score_threshold, max_image_pixels, nms), path)

@@ -45,6 +45,7 @@ class Task(abc.ABC):
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # the Evaluator's blessing metric (--min_accuracy applies to it)
     sources: ClassVar[tuple[str, ...]]  # data source specs this task can read ("tfds:*": any tfds dataset)
+    augmentations: ClassVar[tuple[str, ...]] = ("none",)  # data.augment values its training input takes
 
     def check_source(self, cfg) -> None:
         """--source (or the preset's) must be one this task reads; PipelineError naming the valid ones."""
@@ -53,6 +54,12 @@ class Task(abc.ABC):
             return
         raise PipelineError(f"--source={spec} cannot feed the {self.name} task of {cfg.experiment}; "
                             f"use one of {', '.join(self.sources)}")
+
+    def check_augment(self, cfg) -> None:
+        """--augment must be one this task's input pipeline applies; PipelineError naming the valid ones."""
+        if cfg.data.augment not in self.augmentations:
+            raise PipelineError(f"--augment={cfg.data.augment} does not apply to the {self.name} task of "
+                                f"{cfg.experiment}; use one of {', '.join(self.augmentations)}")
 
     def check_vocabulary(self, vocabulary: list[str]) -> None:
         """ExampleGen calls this with the source's labels; raise PipelineError if unusable."""

@@ -30,6 +30,7 @@ class Classification(Task):
     name = "classification"
     primary_metric = "accuracy"
     sources = ("kaggle_cifar10", "kaggle_dog", "class_folders", "tfds:*")
+    augmentations = ("none", "flip", "cifar", "imagenet")
 
     def check_vocabulary(self, vocabulary: list[str]) -> None:
         if len(vocabulary) < 2:

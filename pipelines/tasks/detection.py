@@ -1,7 +1,10 @@
-"""Object detection: images with boxes in, the book's TinySSD, padded detections out.
+"""Object detection: images with boxes in, a detector (the book's TinySSD or keras-cv's RetinaNet), padded detections out.
 
-Examples carry normalised xyxy boxes and 0-based classes; the model normalises its [0, 255] inputs
-itself and computes its targets with kcv.detection.multibox_target inside train_step. The
+Examples carry normalised xyxy boxes and 0-based classes; the input pipeline hands them on as
+keras-cv bounding-box dicts converted to the model's `bounding_box_format` (optionally with
+keras-cv's box-aware augmentation, `--augment=boxes`). Each model trains with its own train_step
+(TinySSD: the book's multibox_target + loss; RetinaNet: keras-cv's label encoder + focal loss).
+The export puts decoding and the NMS chosen by `--nms` inside the graph (model.detect); the
 Evaluator runs the exported SavedModel and scores COCO-style mAP (kcv.metrics.detection).
 """
 from __future__ import annotations
@@ -12,9 +15,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kcv.data.box_augment import BOX_FORMAT
 from kcv.data.input import detection_dataset, object_counts
 from kcv.metrics.detection import RECALL_LEVELS, detection_metrics, from_padded
 from kcv.models import get_model
+from kcv.ops.boxes import bounding_boxes_to_rows
 from kcv.serving.detector import IMAGES_SIGNATURE, export_detector
 from kcv.viz.reports import precision_recall_curves
 from pipelines.artifacts import PipelineError
@@ -31,9 +36,27 @@ def _max_objects(examples_dir: str) -> int:
     return max(1, int(read_json(os.path.join(examples_dir, "counts.json")).get("max_objects", 1)))
 
 
-def _dataset(cfg, examples_dir: str, split: str, image_size, training: bool, batch_size: int):
-    return detection_dataset(split_dir(examples_dir, split), batch_size=batch_size, training=training,
-                             image_size=image_size, max_objects=_max_objects(examples_dir), seed=cfg.runtime.seed)
+def _dataset(cfg, examples_dir: str, split: str, image_size, training: bool, batch_size: int,
+             box_format: str = BOX_FORMAT) -> tf.data.Dataset:
+    """(images, keras-cv bounding boxes) batches; boxes converted to the model's `box_format`
+    (keras-cv's names: TinySSD takes rel_xyxy, keras-cv's RetinaNet pixel xyxy), padding kept -1."""
+    ds = detection_dataset(split_dir(examples_dir, split), batch_size=batch_size, training=training,
+                           image_size=image_size, max_objects=_max_objects(examples_dir), seed=cfg.runtime.seed,
+                           augment=cfg.data.augment if training else "none")
+    if box_format == BOX_FORMAT:
+        return ds
+    from keras_cv import bounding_box
+
+    def convert(images, boxes):
+        valid = boxes["classes"] >= 0
+        moved = bounding_box.convert_format(boxes["boxes"], source=BOX_FORMAT, target=box_format, images=images)
+        return images, {"boxes": tf.where(valid[..., None], moved, -1.0), "classes": boxes["classes"]}
+
+    return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _box_format(model: keras.Model) -> str:
+    return getattr(model, "bounding_box_format", BOX_FORMAT)
 
 
 @register_task
@@ -41,6 +64,7 @@ class Detection(Task):
     name = "detection"
     primary_metric = "map_50"
     sources = ("bananas",)
+    augmentations = ("none", "boxes")
 
     def statistics(self, cfg, examples_dir: str) -> dict:
         counts = object_counts(split_dir(examples_dir, "train"))
@@ -55,10 +79,12 @@ class Detection(Task):
         model.compile(optimizer=make_optimizer(cfg.training, steps_per_epoch), jit_compile=jit_compile)
 
     def train_dataset(self, cfg, examples_dir: str, model: keras.Model) -> tf.data.Dataset:
-        return _dataset(cfg, examples_dir, "train", input_size(model), True, cfg.training.batch_size)
+        return _dataset(cfg, examples_dir, "train", input_size(model), True, cfg.training.batch_size,
+                        _box_format(model))
 
     def validation_dataset(self, cfg, examples_dir: str, model: keras.Model) -> tf.data.Dataset:
-        return _dataset(cfg, examples_dir, "eval", input_size(model), False, cfg.training.batch_size)
+        return _dataset(cfg, examples_dir, "eval", input_size(model), False, cfg.training.batch_size,
+                        _box_format(model))
 
     def callbacks(self, cfg, run_dir: str, examples_dir: str) -> list:
         """The first DETECTION_SCENES eval images with predicted (white) and true (black) boxes in
@@ -70,12 +96,13 @@ class Detection(Task):
         images, labels = next(iter(data.take(1)), (None, None))
         if images is None:
             return []
-        truths = [rows[rows[:, 0] >= 0][:, 1:] for rows in labels.numpy()]
+        truths = [rows[rows[:, 0] >= 0][:, 1:] for rows in bounding_boxes_to_rows(labels).numpy()]
         return [DetectionPictures(os.path.join(run_dir, "tensorboard"), images.numpy().astype(np.uint8), truths,
                                   read_vocabulary(examples_dir))]
 
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
-        return export_detector(model, path, image_size=input_size(model), max_image_pixels=cfg.data.max_image_pixels)
+        return export_detector(model, path, image_size=input_size(model), max_image_pixels=cfg.data.max_image_pixels,
+                               nms=cfg.model.nms)
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
                  progress=None) -> dict:
@@ -89,11 +116,11 @@ class Detection(Task):
             out = fn(images=tf.cast(images, tf.uint8))
             detections += from_padded(out["boxes"].numpy(), out["scores"].numpy(), out["classes"].numpy(),
                                       out["num_detections"].numpy())
-            for rows in labels.numpy():
+            for rows in bounding_boxes_to_rows(labels).numpy():
                 rows = rows[rows[:, 0] >= 0]
                 truths.append((rows[:, 1:] * scale, rows[:, 0].astype(np.int64)))
             if progress is not None:
-                progress.update(len(labels))
+                progress.update(int(images.shape[0]))
         if not truths:
             raise PipelineError("Split-eval is empty")
         num_classes = max(1, len(vocabulary))

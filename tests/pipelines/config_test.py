@@ -99,7 +99,8 @@ def test_flags_are_generated_from_the_declarations():
     names = [name for name, *_ in flag_settings()]
     assert len(names) == len(set(names))  # one flag per setting
     assert {"epochs", "lr", "data_dir", "model", "image_size", "strategy", "components", "weights"} <= set(names)
-    assert not {"embedded", "augment", "kwargs", "task", "adam_beta_1"} & set(names)  # preset-only settings
+    assert not {"embedded", "kwargs", "task", "adam_beta_1"} & set(names)  # preset-only settings
+    assert {"augment", "nms"} <= set(names)  # checked against the task / the export's NMS
     values = flags.FlagValues()
     define_flags(values)
     values(["prog", "--experiment=tiny_ssd_bananas", "--lr=0.5", "--image_size=64,48", "--download"])

@@ -77,3 +77,12 @@ def test_a_source_the_task_cannot_read_fails_before_any_work(tmp_path):
         "kcv-train: error: --source=bananas cannot feed the classification task of resnet18_cifar10; "
         "use one of kaggle_cifar10, kaggle_dog, class_folders, tfds:*")
     assert not os.path.exists(tmp_path / "runs" / "ExampleGen")
+
+
+def test_an_augmentation_the_task_does_not_apply_is_refused_before_any_work(tmp_path):
+    out = kcv_train("--augment=boxes", cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "kcv-train: error: --augment=boxes does not apply to the classification task of resnet18_cifar10; "
+        "use one of none, flip, cifar, imagenet")
+    assert not os.path.exists(tmp_path / "runs" / "ExampleGen")

@@ -160,3 +160,23 @@ def test_bad_arguments():
         export_detector(model, "/nonexistent/x", image_size=(SIZE, SIZE), max_detections=0)
     with pytest.raises(ValueError, match="max_image_pixels"):
         export_detector(model, "/nonexistent/x", image_size=(SIZE, SIZE), max_image_pixels=0)
+
+
+def test_keras_cv_nms_export_keeps_the_books_boxes_for_one_class(tmp_path):
+    """--nms=keras_cv: keras_cv.layers.NonMaxSuppression inside the graph; with one class and the
+    same thresholds it keeps the same boxes as the book's NMS (random scores have no ties)."""
+    model = tiny_ssd(num_classes=1, input_shape=(SIZE, SIZE, 3), seed=5)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    outs = {}
+    for nms in ("kcv", "keras_cv"):
+        path = export_detector(model, str(tmp_path / nms), image_size=(SIZE, SIZE), max_detections=MAX_DET,
+                               score_threshold=0.05, nms=nms)
+        fn = tf.saved_model.load(path).signatures["serving_images"]
+        outs[nms] = {k: v.numpy() for k, v in fn(images=tf.constant(images)).items()}
+        empty = fn(images=tf.zeros([0, SIZE, SIZE, 3], tf.uint8))
+        assert empty["boxes"].shape == (0, MAX_DET, 4) and empty["num_detections"].shape == (0,)
+    assert outs["kcv"]["num_detections"].min() > 0
+    _check(outs["keras_cv"], outs["kcv"])
+    with pytest.raises(ValueError, match="nms must be one of kcv, keras_cv"):
+        export_detector(model, str(tmp_path / "bad"), image_size=(SIZE, SIZE), nms="soft")
