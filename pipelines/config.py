@@ -97,7 +97,7 @@ class ModelConfig:
     kwargs: dict = setting({}, "Builder keyword arguments.", flag=False)
     nms: str = setting("kcv", "Detectors: the non-maximum suppression inside the exported graph: kcv = the book's "
                        "class-agnostic greedy NMS (exact to the book), keras_cv = keras_cv.layers.NonMaxSuppression "
-                       "(per class). Only the export depends on it.", choices=("kcv", "keras_cv"), fingerprint=False)
+                       "(class-agnostic too; differs only at threshold edges). Only the export depends on it.", choices=("kcv", "keras_cv"), fingerprint=False)
     image_size: tuple[int, int] | None = setting(None, "H,W the model sees (e.g. 64,64 for a quick run).",
                                                  check=_image_size)
     channels: int = setting(3, "Image channels the model takes.", flag=False, lower=0)

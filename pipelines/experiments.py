@@ -142,7 +142,7 @@ _add(Experiment(
         # kcv/models/retinanet.py: keras_cv.models.RetinaNet on an explicit ResNet-18 backbone (nothing
         # downloaded; --model_kwargs-free: a local weights file goes in model.kwargs["weights"]), heads of 64
         # channels instead of keras-cv's 256 (2 CPU cores), anchors 16-256 px for 128 px scenes; trained by
-        # keras-cv's own loss (focal + smooth L1), exported with keras-cv's per-class NMS in the graph.
+        # keras-cv's own loss (focal + smooth L1), exported with keras-cv's NMS layer in the graph.
         model=dict(name="retinanet", kwargs={}, image_size=(128, 128), channels=3, normalize=False, nms="keras_cv"),
         data=dict(source="bananas", embedded="bananas", embedded_examples=1000, augment="none"),
         training=dict(epochs=10, batch_size=16, optimizer="adam", lr=1e-3),

@@ -168,9 +168,10 @@ def outputs_to_padded(anchors, cls_preds, bbox_preds, max_detections: int = 100,
     nms="kcv": the first rows of `outputs_to_detections` with class >= 0 (class-agnostic greedy
     NMS over each anchor's best class, as the book's multibox_detection).
     nms="keras_cv": the same decoded boxes and softmax probabilities (background dropped) through
-    keras_cv.layers.NonMaxSuppression (tf.image.combined_non_max_suppression): per class, so with
-    several classes one place may keep one box per class where the book keeps one; with one class
-    it keeps the same boxes as the book's NMS except on exactly tied scores.
+    keras_cv.layers.NonMaxSuppression. keras-cv 0.9's layer is class-agnostic like the book (max
+    class score, one greedy NMS per image, argmax class), so the kept boxes are the same except at
+    the edges: keras-cv keeps scores > score_threshold (the book >=), suppresses at IoU >=
+    nms_threshold (the book >), and breaks class ties by tf.argmax.
     """
     cls_probs = tf.transpose(tf.nn.softmax(tf.cast(cls_preds, tf.float32), axis=-1), [0, 2, 1])
     if nms == "kcv":

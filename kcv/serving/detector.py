@@ -57,7 +57,7 @@ def build_detector_archive(model: keras.Model, image_size: tuple[int, int] = (25
     `model.detect(images float [0, 255], max_detections=, nms_threshold=, score_threshold=, nms=)`
     must return the padded dict of `kcv.models.tiny_ssd.outputs_to_padded` (boxes normalised
     xyxy), as TinySSD and kcv's RetinaNet do; nms: "kcv" (the book's class-agnostic NMS) or
-    "keras_cv" (keras_cv.layers.NonMaxSuppression, per class). serving_default refuses
+    "keras_cv" (keras_cv.layers.NonMaxSuppression, also class-agnostic; thresholds strict/inclusive differ). serving_default refuses
     (InvalidArgumentError, before decoding) images over `max_image_pixels`.
     """
     if nms not in NMS_CHOICES:
