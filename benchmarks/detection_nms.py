@@ -1,6 +1,7 @@
 """NMS and detection decoding: kcv against tf.image.non_max_suppression and keras-cv.
 
     python benchmarks/detection_nms.py [--fast_rounds=200] [--rounds=40] [--slow_rounds=5]
+                                       [--nms_rounds=20] [--workloads=A,B,C]
 
 Workloads (float32, CPU, every contender compiled with tf.function, outputs checked equal first):
   A  one image, 10,000 random boxes, keep 100:   kcv.ops.nms(max_output_size=100)
@@ -8,6 +9,11 @@ Workloads (float32, CPU, every contender compiled with tf.function, outputs chec
   B  8 images x 5,000 anchors x 20 classes, 100 detections per image (serving shape):
      kcv.ops.detections_padded; peers decode the same way, then NMS per image
   B' the same, the book's full multibox_detection table (B, A, 6); peers do NMS keeping everything
+  C  the exported detector's two NMS paths: kcv.models.tiny_ssd.outputs_to_padded(..., nms="kcv")
+     (the book's NMS, the default) against nms="keras_cv" (keras_cv.layers.NonMaxSuppression) on
+     TinySSD's 256x256 outputs (5444 anchors, random logits and offsets, 100 detections, score
+     >= 0.01), traced as the export traces them (tf.function, batch dimension None): 1 class at
+     batch 1 and 8, 20 classes at batch 8
 Timing: warm-up, then rounds in which every contender runs once (order rotated each round);
 median and p10-p90 spread in ms; "kcv speed-up" = peer median / kcv median.
 """
@@ -22,13 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-import keras_cv  # noqa: E402
-from kcv import ops  # noqa: E402
-
+# TensorFlow, keras-cv and kcv are imported in main(), after the flags parse: --help stays instant.
+tf = keras_cv = ops = None
 F = np.float32
-POS = ops.BOOK_POS_THRESHOLD
+POS = 0.009999999  # kcv.ops.BOOK_POS_THRESHOLD (checked in main)
 
 
 def timed_rounds(contenders: dict, rounds: int, warmup: int = 2) -> dict[str, np.ndarray]:
@@ -220,19 +224,60 @@ def workload_b(rng, rounds, slow_rounds):
     )
 
 
+def workload_c(rng, rounds):
+    """The exported detector's NMS choice, through outputs_to_padded exactly as the export calls it."""
+    from kcv.models.tiny_ssd import BOOK_RATIOS, BOOK_SIZES, NMS_CHOICES, anchors_for_maps, outputs_to_padded
+
+    anchors = tf.constant(anchors_for_maps([(32, 32), (16, 16), (8, 8), (4, 4), (1, 1)], BOOK_SIZES, BOOK_RATIOS))
+    num_anchors = anchors.shape[1]  # 5444, TinySSD at 256x256
+    for classes, batch in ((1, 1), (1, 8), (20, 8)):
+        signature = [tf.TensorSpec([1, num_anchors, 4]), tf.TensorSpec([None, num_anchors, classes + 1]),
+                     tf.TensorSpec([None, 4 * num_anchors])]
+        fns = {nms: tf.function(lambda a, c, b, nms=nms: outputs_to_padded(a, c, b, 100, 0.5, 0.01, nms=nms),
+                                input_signature=signature) for nms in NMS_CHOICES}
+        logits = tf.constant(rng.normal(scale=2.0, size=(batch, num_anchors, classes + 1)).astype(F))
+        offsets = tf.constant(rng.normal(scale=0.3, size=(batch, 4 * num_anchors)).astype(F))
+        outs = {nms: {k: v.numpy() for k, v in fn(anchors, logits, offsets).items()} for nms, fn in fns.items()}
+        for key in outs["kcv"]:
+            assert np.array_equal(outs["kcv"][key], outs["keras_cv"][key]), f"nms paths differ in {key}"
+        print(f"\nC: checked equal (bit for bit): boxes, scores, classes, counts of "
+              f"{int(outs['kcv']['num_detections'].sum())} detections, {classes} class(es), batch {batch}")
+        names = {"kcv": 'outputs_to_padded(nms="kcv")', "keras_cv": 'outputs_to_padded(nms="keras_cv")'}
+        report(
+            f"C. exported detector NMS: {batch} image(s) x {num_anchors} anchors x {classes} class(es), 100 detections",
+            timed_rounds({names[n]: (lambda fn=fn: fn(anchors, logits, offsets)) for n, fn in fns.items()}, rounds),
+            names["kcv"],
+        )
+
+
 def main() -> None:
+    global tf, keras_cv, ops
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast_rounds", type=int, default=200, help="timed rounds for workload A (sub-millisecond)")
     parser.add_argument("--rounds", type=int, default=40, help="timed rounds for workload B")
     parser.add_argument("--slow_rounds", type=int, default=5, help="timed rounds for the keep-everything workloads")
+    parser.add_argument("--nms_rounds", type=int, default=20, help="timed rounds for workload C")
+    parser.add_argument("--workloads", default="A,B,C", help="comma-separated subset of A (with A'), B (with B'), C")
     args = parser.parse_args()
+    chosen = {w.strip().upper() for w in args.workloads.split(",") if w.strip()}
+    if not chosen <= {"A", "B", "C"}:
+        parser.error(f"--workloads: unknown {sorted(chosen - {'A', 'B', 'C'})}; use A, B, C")
+    import tensorflow as tf
+    import keras_cv
+    from kcv import ops
+
+    assert POS == ops.BOOK_POS_THRESHOLD
     print(
         f"TensorFlow {tf.__version__}, keras-cv {keras_cv.__version__}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     rng = np.random.default_rng(0)
-    workload_a(rng, args.fast_rounds, args.slow_rounds)
-    workload_b(rng, args.rounds, args.slow_rounds)
+    if "A" in chosen:
+        workload_a(rng, args.fast_rounds, args.slow_rounds)
+    if "B" in chosen:
+        workload_b(rng, args.rounds, args.slow_rounds)
+    if "C" in chosen:
+        workload_c(np.random.default_rng(1), args.nms_rounds)
 
 
 if __name__ == "__main__":

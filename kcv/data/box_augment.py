@@ -84,7 +84,6 @@ class BoxAugmenter:
                 if isinstance(sampler, UniformFactorSampler):
                     setattr(layer, attr, _generator_uniform(self.generator, sampler.lower, sampler.upper))
             stack += [v for v in vars(layer).values() if isinstance(v, keras.layers.Layer)]
-        self._layers_seen = seen
 
     def __call__(self, batch: dict, seed: tf.Tensor) -> dict:
         """Augment one batch dict (module docstring) with the per-batch `seed` (2,) int64.

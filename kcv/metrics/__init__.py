@@ -2,6 +2,7 @@
 from kcv.metrics.detection import (  # noqa: F401
     COCO_IOU_THRESHOLDS,
     average_precision_table,
+    average_recall,
     coco_map,
     detection_metrics,
     from_book_rows,

@@ -17,6 +17,24 @@ skips them) and over the thresholds; COCO's headline mAP uses t = 0.50, 0.55, ..
 
 Boxes are xyxy in any one unit (pixels or normalised; IoU does not care), IoU is
 inter / (area1 + area2 - inter) with no +1. Everything is numpy; inputs may be tensors.
+
+Inputs: `detections` / `ground_truths` are either per-image sequences (item i = image i, a tuple
+or a dict, see `Detections` / `GroundTruth`) or one dict for a whole batch:
+  detections:    keras-cv's prediction dict {"boxes" (B, D, 4), "confidence" (B, D),
+                 "classes" (B, D)[, "num_detections" (B,)]} (padding -1, as
+                 keras_cv.layers.NonMaxSuppression gives it), or kcv's padded dict (the exported
+                 detector, `TinySSD.detect`) with "scores" instead of "confidence";
+  ground truths: keras-cv's {"boxes" (B, G, 4), "classes" (B, G)} with -1 padding
+                 (`kcv.data.input.detection_dataset`'s labels).
+Dense or ragged; rows past num_detections (when given) and rows with class < 0 are padding.
+
+Cross-checked against keras_cv.metrics.BoxCOCOMetrics (pycocotools) in
+tests/kcv/metrics/detection_test.py: MaP, MaP@[IoU=50], MaP@[IoU=75] and
+Recall@[max_detections=100] agree to 1e-6 on random cases. They differ by design where
+BoxCOCOMetrics evaluates only the images that have at least one prediction with confidence > 0
+(its `params.imgIds` are the predictions' images): an image with objects and no detections
+counts its objects as missed here, and is left out there (which raises its mAP); and it counts
+a prediction as valid when confidence > 0, not class >= 0.
 """
 from __future__ import annotations
 
@@ -33,6 +51,62 @@ GroundTruth = Any  # (boxes (M, 4), classes (M,)) or a dict with boxes / classes
 
 def _np(x, dtype) -> np.ndarray:
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=dtype)
+
+
+def _is_ragged(x) -> bool:
+    return hasattr(x, "nrows") and hasattr(x, "to_tensor")  # tf.RaggedTensor, without importing TF
+
+
+def _rows(x) -> list:
+    """Per-image rows of a batch (dense array/tensor or tf.RaggedTensor) -> list of numpy arrays."""
+    if _is_ragged(x):
+        return [x[i].numpy() for i in range(int(x.nrows()))]
+    return list(_np(x, np.float64))
+
+
+def _unbatched(classes) -> bool:
+    """A dict of one image: classes (N,) rather than (B, N)."""
+    return not _is_ragged(classes) and _np(classes, np.float64).ndim == 1
+
+
+def _batch_detections(dets: Mapping) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A batch dict (keras-cv "confidence" or kcv "scores"; optional "num_detections") -> per image."""
+    if "confidence" in dets:
+        score_key = "confidence"
+    elif "scores" in dets:
+        score_key = "scores"
+    else:
+        raise ValueError(f"detections dict needs 'confidence' (keras-cv) or 'scores' (kcv), got keys {sorted(dets)}")
+    if _unbatched(dets["classes"]):
+        n = dets.get("num_detections")
+        n = None if n is None else int(_np(n, np.int64).reshape(-1)[0])
+        return [(_np(dets["boxes"], np.float64)[:n], _np(dets[score_key], np.float64)[:n],
+                 _np(dets["classes"], np.float64)[:n])]
+    boxes, scores, classes = _rows(dets["boxes"]), _rows(dets[score_key]), _rows(dets["classes"])
+    if not len(boxes) == len(scores) == len(classes):
+        raise ValueError(f"detections dict: {len(boxes)} box rows, {len(scores)} score rows, {len(classes)} class rows")
+    counts = dets.get("num_detections")
+    counts = [None] * len(boxes) if counts is None else [int(n) for n in _np(counts, np.int64).reshape(-1)]
+    if len(counts) != len(boxes):
+        raise ValueError(f"detections dict: {len(counts)} num_detections for {len(boxes)} images")
+    return [(b[:n], s[:n], c[:n]) for b, s, c, n in zip(boxes, scores, classes, counts)]
+
+
+def _batch_ground_truths(gts: Mapping) -> list[tuple[np.ndarray, np.ndarray]]:
+    """keras-cv's {"boxes" (B, G, 4), "classes" (B, G)} (class -1 = padding) -> per image."""
+    if _unbatched(gts["classes"]):
+        return [(gts["boxes"], gts["classes"])]
+    boxes, classes = _rows(gts["boxes"]), _rows(gts["classes"])
+    if len(boxes) != len(classes):
+        raise ValueError(f"ground-truth dict: {len(boxes)} box rows and {len(classes)} class rows")
+    return list(zip(boxes, classes))
+
+
+def _images(detections, ground_truths) -> tuple[list, list]:
+    """Either form of the inputs (module doc) -> per-image lists."""
+    dets = _batch_detections(detections) if isinstance(detections, Mapping) else list(detections)
+    gts = _batch_ground_truths(ground_truths) if isinstance(ground_truths, Mapping) else list(ground_truths)
+    return dets, gts
 
 
 def _parse_detections(det: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,14 +178,10 @@ def _interpolated_ap(tp: np.ndarray, num_gt: int) -> float:
     return float(np.mean(values))
 
 
-def average_precision_table(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
-                            num_classes: int | None = None, iou_thresholds: Sequence[float] = (0.5,),
-                            max_detections: int = 100) -> np.ndarray:
-    """AP per (threshold, class): (T, num_classes) float64, NaN for classes without ground truth.
-
-    detections[i] / ground_truths[i] belong to image i (see the module doc for the formats);
-    rows with class < 0 are ignored. `num_classes` defaults to 1 + the largest class seen.
-    """
+def _tables(detections, ground_truths, num_classes, iou_thresholds, max_detections
+            ) -> tuple[np.ndarray, np.ndarray, int]:
+    """-> AP (T, K), final recall (T, K) (both NaN for classes without ground truth), image count."""
+    detections, ground_truths = _images(detections, ground_truths)
     if len(detections) != len(ground_truths):
         raise ValueError(f"{len(detections)} detection lists for {len(ground_truths)} images")
     dets = [_parse_detections(d) for d in detections]
@@ -121,6 +191,7 @@ def average_precision_table(detections: Sequence[Detections], ground_truths: Seq
         num_classes = int(max((c.max() for c in seen if len(c)), default=-1)) + 1
     thresholds = np.asarray(iou_thresholds, np.float64).reshape(-1)
     table = np.full((len(thresholds), num_classes), np.nan)
+    recall = np.full((len(thresholds), num_classes), np.nan)
     for k in range(num_classes):
         num_gt = 0
         scores, flags = [], []
@@ -139,7 +210,34 @@ def average_precision_table(detections: Sequence[Detections], ground_truths: Seq
         rank = np.argsort(-scores_all, kind="mergesort")
         for ti in range(len(thresholds)):
             table[ti, k] = _interpolated_ap(flags_all[ti, rank], num_gt)
-    return table
+            recall[ti, k] = float(flags_all[ti].sum()) / num_gt
+    return table, recall, len(gts)
+
+
+def average_precision_table(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
+                            num_classes: int | None = None, iou_thresholds: Sequence[float] = (0.5,),
+                            max_detections: int = 100) -> np.ndarray:
+    """AP per (threshold, class): (T, num_classes) float64, NaN for classes without ground truth.
+
+    detections[i] / ground_truths[i] belong to image i, or either is one batch dict (see the
+    module doc for the formats); rows with class < 0 are ignored. `num_classes` defaults to
+    1 + the largest class seen.
+    """
+    return _tables(detections, ground_truths, num_classes, iou_thresholds, max_detections)[0]
+
+
+def _mean(values: np.ndarray) -> float:
+    valid = values[~np.isnan(values)]
+    return float(valid.mean()) if valid.size else float("nan")
+
+
+def average_recall(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
+                   iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS, num_classes: int | None = None,
+                   max_detections: int = 100) -> float:
+    """COCO's AR@max_detections (keras-cv's "Recall@[max_detections=100]"): the fraction of ground
+    truth matched by the best `max_detections` detections per image and class, averaged over
+    classes with ground truth and the thresholds (default 0.50:0.05:0.95); NaN without ground truth."""
+    return _mean(_tables(detections, ground_truths, num_classes, iou_thresholds, max_detections)[1])
 
 
 def mean_average_precision(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
@@ -150,9 +248,7 @@ def mean_average_precision(detections: Sequence[Detections], ground_truths: Sequ
     iou_thresholds=(0.5,) gives mAP@0.5 (VOC-style threshold, COCO 101-point interpolation);
     COCO_IOU_THRESHOLDS gives COCO's mAP@[.5:.95].
     """
-    table = average_precision_table(detections, ground_truths, num_classes, iou_thresholds, max_detections)
-    valid = table[~np.isnan(table)]
-    return float(valid.mean()) if valid.size else float("nan")
+    return _mean(average_precision_table(detections, ground_truths, num_classes, iou_thresholds, max_detections))
 
 
 def coco_map(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
@@ -163,17 +259,16 @@ def coco_map(detections: Sequence[Detections], ground_truths: Sequence[GroundTru
 
 def detection_metrics(detections: Sequence[Detections], ground_truths: Sequence[GroundTruth],
                       num_classes: int | None = None, max_detections: int = 100) -> dict[str, Any]:
-    """The Evaluator's numbers: map_50, map_75, map (COCO @[.5:.95]) and AP@0.5 per class."""
+    """The Evaluator's numbers: map_50, map_75, map (COCO @[.5:.95]) and AP@0.5 per class.
+
+    Inputs: per-image sequences or batch dicts (keras-cv's or kcv's), as the module doc says.
+    """
+    detections, ground_truths = _images(detections, ground_truths)
     table = average_precision_table(detections, ground_truths, num_classes, COCO_IOU_THRESHOLDS, max_detections)
-
-    def mean(rows: np.ndarray) -> float:
-        valid = rows[~np.isnan(rows)]
-        return float(valid.mean()) if valid.size else float("nan")
-
     return {
-        "map_50": mean(table[0]),
-        "map_75": mean(table[5]),
-        "map": mean(table),
+        "map_50": _mean(table[0]),
+        "map_75": _mean(table[5]),
+        "map": _mean(table),
         "ap_50_per_class": [None if np.isnan(v) else float(v) for v in table[0]],
         "num_images": len(ground_truths),
         "num_ground_truths": int(sum(len(_parse_ground_truth(g)[1]) for g in ground_truths)),

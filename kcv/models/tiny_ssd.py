@@ -159,43 +159,81 @@ def outputs_to_detections(anchors, cls_preds, bbox_preds, nms_threshold: float =
     return multibox_detection(cls_probs, tf.cast(bbox_preds, tf.float32), anchors, nms_threshold, pos_threshold)
 
 
+NMS_CHOICES: tuple[str, ...] = ("kcv", "keras_cv")
+
+
 def outputs_to_padded(anchors, cls_preds, bbox_preds, max_detections: int = 100, nms_threshold: float = 0.5,
                       score_threshold: float = 0.01, nms: str = "kcv") -> dict[str, tf.Tensor]:
-    """Model outputs -> fixed-size detections.
+    """Model outputs -> fixed-size detections, with the book's NMS or keras-cv's.
 
-    {"boxes": (B, D, 4) normalised xyxy, "scores": (B, D) float32, "classes": (B, D) int64 0-based
-    (-1 = padding), "num_detections": (B,) int32}; padding rows have box 0 and score 0.
-    nms="kcv": the first rows of `outputs_to_detections` with class >= 0 (class-agnostic greedy
-    NMS over each anchor's best class, as the book's multibox_detection).
-    nms="keras_cv": the same decoded boxes and softmax probabilities (background dropped) through
-    keras_cv.layers.NonMaxSuppression. keras-cv 0.9's layer is class-agnostic like the book (max
-    class score, one greedy NMS per image, argmax class), so the kept boxes are the same except at
-    the edges: keras-cv keeps scores > score_threshold (the book >=), suppresses at IoU >=
-    nms_threshold (the book >), and breaks class ties by tf.argmax.
+    (1, A, 4) anchors, (B, A, C+1) logits, (B, 4A) offsets -> {"boxes": (B, D, 4) normalised
+    xyxy, "scores": (B, D) float32 descending, "classes": (B, D) int64 0-based (-1 = padding),
+    "num_detections": (B,) int32}; padding rows have box 0 and score 0. Works inside tf.function
+    with an unknown batch size; a batch of 0 gives (0, D, ...) outputs.
+
+    nms="kcv" (default, unchanged): the first rows of `outputs_to_detections` with class >= 0 and
+      confidence >= score_threshold: the book's class-agnostic greedy NMS over each anchor's best
+      class (`kcv.ops.decode.detections_padded`), bit-identical to the book's decoding.
+    nms="keras_cv": the same decoded boxes (the book's offset_inverse on the anchors) and the same
+      softmax probabilities without the background column through
+      `keras_cv.layers.NonMaxSuppression("rel_xyxy", from_logits=False, iou_threshold=nms_threshold,
+      confidence_threshold=score_threshold, max_detections=D)` (`_keras_cv_padded`).
+
+    Where the two agree and where they differ. keras-cv's NonMaxSuppression is class-agnostic too
+    (its score is the max over the classes and it returns the argmax class: one NMS per image,
+    exactly the book's rule; per-class NMS is keras-cv's *MultiClass*NonMaxSuppression, not used),
+    so for one class or several the kept boxes, scores and classes are the same, bit for bit,
+    except at these edges (tf.image.non_max_suppression_padded, which it runs on TensorFlow):
+      * score threshold: keras-cv keeps confidence > threshold, the book >= (a score exactly equal
+        to score_threshold is a detection only with "kcv");
+      * IoU threshold: keras-cv suppresses at IoU >= threshold with IoU = inter / (union + 1e-8)
+        computed in its own order, the book at IoU > threshold (IoU == threshold is kept): pairs
+        within about 1e-6 of the threshold can go either way;
+      * ties: both take equal scores lower anchor index first (top_k / argsort); equal class
+        probabilities give the first class in "kcv" (first_argmax) and tf.argmax's pick (first
+        on CPU, not documented) in "keras_cv";
+      * degenerate boxes: the book's zero-area rule (kcv.ops.nms) is not keras-cv's, and keras-cv
+        drops a kept box whose four coordinates are all <= 0 (its validity test is any(box > 0)),
+        while that box still suppresses others.
+    tests/kcv/models/tiny_ssd_nms_test.py checks the equality on the book's cases and random ones.
     """
     cls_probs = tf.transpose(tf.nn.softmax(tf.cast(cls_preds, tf.float32), axis=-1), [0, 2, 1])
     if nms == "kcv":
         out = detections_padded(cls_probs, tf.cast(bbox_preds, tf.float32), anchors, nms_threshold,
                                 score_threshold, max_detections)
         return {**out, "classes": tf.cast(out["classes"], tf.int64)}
-    if nms != "keras_cv":
-        raise ValueError(f"nms must be kcv or keras_cv, got {nms!r}")
+    if nms == "keras_cv":
+        return _keras_cv_padded(anchors, cls_probs, bbox_preds, max_detections, nms_threshold, score_threshold)
+    raise ValueError(f"outputs_to_padded: nms must be one of {', '.join(NMS_CHOICES)}, got {nms!r}")
+
+
+def _keras_cv_padded(anchors, cls_probs, bbox_preds, max_detections: int, nms_threshold: float,
+                     score_threshold: float) -> dict[str, tf.Tensor]:
+    """nms="keras_cv" of `outputs_to_padded`: (1, A, 4), (B, C+1, A) probabilities, (B, 4A) -> the padded dict."""
     import keras_cv
 
-    batch = tf.shape(cls_preds)[0]
+    from kcv.interop.keras_cv import from_keras_cv_predictions
+
+    max_detections = int(max_detections)
+    batch = tf.shape(cls_probs)[0]
     boxes = offset_inverse(tf.reshape(tf.cast(anchors, tf.float32), [1, -1, 4]),
                            tf.reshape(tf.cast(bbox_preds, tf.float32), [batch, -1, 4]))  # (B, A, 4)
-    probs = tf.transpose(cls_probs[:, 1:, :], [0, 2, 1])  # (B, A, C)
+    probs = tf.transpose(cls_probs[:, 1:, :], [0, 2, 1])  # (B, A, C), background dropped
     layer = keras_cv.layers.NonMaxSuppression(bounding_box_format="rel_xyxy", from_logits=False,
                                               iou_threshold=nms_threshold, confidence_threshold=score_threshold,
                                               max_detections=max_detections)
-    out = layer(boxes, probs, image_shape=(1, 1, 3))
-    num = tf.cast(out["num_detections"], tf.int32)
-    valid = tf.range(max_detections)[None, :] < num[:, None]
-    return {"boxes": tf.where(valid[..., None], tf.cast(out["boxes"], tf.float32), 0.0),
-            "scores": tf.where(valid, tf.cast(out["confidence"], tf.float32), 0.0),
-            "classes": tf.where(valid, tf.cast(out["classes"], tf.int64), tf.constant(-1, tf.int64)),
-            "num_detections": num}
+
+    def run() -> dict[str, tf.Tensor]:
+        return from_keras_cv_predictions(layer(boxes, probs))
+
+    def empty() -> dict[str, tf.Tensor]:  # TF's padded NMS reads box [0, 0] and fails on 0 images
+        return {"boxes": tf.zeros([0, max_detections, 4]), "scores": tf.zeros([0, max_detections]),
+                "classes": tf.zeros([0, max_detections], tf.int64), "num_detections": tf.zeros([0], tf.int32)}
+
+    static = cls_probs.shape[0]
+    if static is not None:
+        return run() if static > 0 else empty()
+    return tf.cond(batch > 0, run, empty)
 
 
 @keras.saving.register_keras_serializable(package="kcv")

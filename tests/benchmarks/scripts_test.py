@@ -8,7 +8,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPTS = ["resnet18_train.py", "input_pipeline.py", "serving_latency.py", "startup.py", "dcgan_step.py",
+SCRIPTS = ["resnet18_train.py", "input_pipeline.py", "serving_latency.py", "startup.py", "dcgan_step.py", "detectors.py",
            "gpu_check.py", "predict_throughput.py"]
 
 
@@ -56,6 +56,7 @@ def test_smoke_run_prints_a_table(script, tmp_path):
     assert out.exists()
 
 
+@pytest.mark.large  # an end-to-end run (~1 minute or more on 2 cores)
 def test_gpu_check_runs_on_cpu_when_allowed(tmp_path):
     # The whole GPU check on tiny sizes, two logical CPUs standing in for two GPUs (~30 s here).
     out = tmp_path / "out.json"

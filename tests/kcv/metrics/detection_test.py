@@ -14,6 +14,7 @@ from kcv.metrics import (
     from_padded,
     mean_average_precision,
 )
+from kcv.metrics.detection import average_recall
 
 A = [0, 0, 10, 10]
 B = [20, 20, 30, 30]
@@ -120,34 +121,120 @@ def test_converters_and_metrics_dict():
     assert mean_average_precision(book, gts) == pytest.approx(51 / 101)
 
 
-def test_random_case_against_keras_cv_box_coco_metrics():
-    """Cross-check with keras-cv's BoxCOCOMetrics (pycocotools inside) where it can run."""
-    pytest.importorskip("pycocotools", reason="keras-cv's BoxCOCOMetrics needs pycocotools, not installed")
-    keras_cv = pytest.importorskip("keras_cv")
-    rng = np.random.default_rng(0)
-    images, per_image, det_per_image, classes = 6, 4, 8, 3
+# ---- keras-cv's dictionaries and BoxCOCOMetrics --------------------------------------------------
+def _pad(rows, n, value=-1.0):
+    """List of (k_i, ...) arrays -> (B, n, ...) float32 padded with `value`."""
+    out = np.full((len(rows), n) + rows[0].shape[1:], value, np.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def random_case(seed, images=6, classes=4, max_gt=6, max_det=100, empty_image=False):
+    """Boxes in pixels (640 x 480 images), 1..max_gt objects and 1..max_det detections per image:
+    jittered copies of the ground truth (noise from 1 to 30 px, so IoUs span the thresholds, class
+    right or wrong) and random boxes, confidence in [0.05, 1). Returns keras-cv's y_true, y_pred
+    dicts (-1 padding) and the same as per-image lists. empty_image: image 0 gets no detections."""
+    rng = np.random.default_rng(seed)
 
     def boxes(n):
-        xy = rng.uniform(0, 80, (n, 2))
-        wh = rng.uniform(10, 40, (n, 2))
-        return np.concatenate([xy, xy + wh], 1)
+        xy = rng.uniform(0, 560, (n, 2)) * [1, 0.75]
+        wh = rng.uniform(8, 160, (n, 2))
+        return np.concatenate([xy, xy + wh], 1).astype(np.float32)
 
-    gt_boxes = np.stack([boxes(per_image) for _ in range(images)])
-    gt_classes = rng.integers(0, classes, (images, per_image))
-    # Detections: jittered copies of the ground truth plus random boxes.
-    jitter = gt_boxes + rng.normal(0, 3, gt_boxes.shape)
-    d_boxes = np.concatenate([jitter, np.stack([boxes(det_per_image - per_image) for _ in range(images)])], 1)
-    d_classes = np.concatenate([gt_classes, rng.integers(0, classes, (images, det_per_image - per_image))], 1)
-    d_scores = rng.uniform(0, 1, (images, det_per_image))
+    gt_b, gt_c, d_b, d_s, d_c = [], [], [], [], []
+    for i in range(images):
+        g = int(rng.integers(1, max_gt + 1))
+        gb, gc = boxes(g), rng.integers(0, classes, g).astype(np.float32)
+        n = 0 if (empty_image and i == 0) else int(rng.integers(1, max_det + 1))
+        copies = rng.integers(0, g, n)
+        jitter = gb[copies] + rng.normal(0, 1, (n, 4)) * rng.uniform(1, 30, (n, 1))
+        wrong = rng.uniform(size=n) < 0.2
+        dc = np.where(wrong, rng.integers(0, classes, n), gc[copies]).astype(np.float32)
+        rand = rng.uniform(size=n) < 0.3
+        db = np.where(rand[:, None], boxes(n), np.sort(jitter.reshape(n, 2, 2), axis=1).reshape(n, 4))
+        gt_b.append(gb), gt_c.append(gc), d_b.append(db.astype(np.float32))
+        d_s.append(rng.uniform(0.05, 1, n).astype(np.float32)), d_c.append(dc)
+    num = np.array([len(s) for s in d_s], np.int32)
+    d_max = max(1, int(num.max()))
+    y_true = {"boxes": _pad(gt_b, max_gt), "classes": _pad(gt_c, max_gt)}
+    y_pred = {"boxes": _pad(d_b, d_max), "confidence": _pad(d_s, d_max), "classes": _pad(d_c, d_max),
+              "num_detections": num}
+    per_image = ([(b, s, c) for b, s, c in zip(d_b, d_s, d_c)], list(zip(gt_b, gt_c)))
+    return y_true, y_pred, per_image
+
+
+def box_coco_metrics(y_true, y_pred):
+    import keras_cv  # a test dependency (setup.py's test extra, with pycocotools): never skipped
+
     metric = keras_cv.metrics.BoxCOCOMetrics(bounding_box_format="xyxy", evaluate_freq=1)
-    metric.update_state(
-        {"boxes": gt_boxes.astype("float32"), "classes": gt_classes.astype("float32")},
-        {"boxes": d_boxes.astype("float32"), "classes": d_classes.astype("float32"),
-         "confidence": d_scores.astype("float32")},
-    )
-    theirs = {k: float(v) for k, v in metric.result(force=True).items()}
-    dets = [(d_boxes[i], d_scores[i], d_classes[i]) for i in range(images)]
-    gts = [(gt_boxes[i], gt_classes[i]) for i in range(images)]
-    assert coco_map(dets, gts) == pytest.approx(theirs["MaP"], abs=1e-6)
-    assert mean_average_precision(dets, gts) == pytest.approx(theirs["MaP@[IoU=50]"], abs=1e-6)
-    assert mean_average_precision(dets, gts, iou_thresholds=(0.75,)) == pytest.approx(theirs["MaP@[IoU=75]"], abs=1e-6)
+    metric.update_state(y_true, {k: v for k, v in y_pred.items() if k != "num_detections"})
+    return {k: float(v) for k, v in metric.result(force=True).items()}
+
+
+COMPARED = ("MaP", "MaP@[IoU=50]", "MaP@[IoU=75]", "Recall@[max_detections=100]")
+
+
+def ours(dets, gts):
+    return {
+        "MaP": coco_map(dets, gts),
+        "MaP@[IoU=50]": mean_average_precision(dets, gts, iou_thresholds=(0.5,)),
+        "MaP@[IoU=75]": mean_average_precision(dets, gts, iou_thresholds=(0.75,)),
+        "Recall@[max_detections=100]": average_recall(dets, gts),
+    }
+
+
+@pytest.mark.parametrize("seed, classes", [(0, 1), (1, 3), (2, 5), (3, 8), (4, 2)])
+def test_random_cases_agree_with_keras_cv_box_coco_metrics(seed, classes):
+    """kcv's mAP against keras_cv.metrics.BoxCOCOMetrics (pycocotools' COCOeval inside): several
+    seeds and class counts, pixel boxes, 1..100 detections per image, keras-cv's padded dicts.
+    Agreement is to float32 rounding (BoxCOCOMetrics returns float32; measured <= 1.2e-8)."""
+    y_true, y_pred, (dets, gts) = random_case(seed, classes=classes)
+    theirs = box_coco_metrics(y_true, y_pred)
+    mine = ours(y_pred, y_true)  # keras-cv's batch dicts, as BoxCOCOMetrics takes them
+    assert mine == ours(dets, gts)  # the same numbers from per-image lists
+    for key in COMPARED:
+        assert mine[key] == pytest.approx(theirs[key], abs=1e-6), key
+        assert 0.0 < mine[key] < 1.0, key  # a case that exercises the ranking, not a trivial 0 or 1
+    assert detection_metrics(y_pred, y_true)["map"] == pytest.approx(theirs["MaP"], abs=1e-6)
+
+
+def test_box_coco_metrics_leaves_out_images_without_predictions():
+    """Where the two differ by design: BoxCOCOMetrics evaluates only images with a prediction
+    (confidence > 0), so an image whose objects were all missed does not count there. kcv counts
+    those objects as missed, and equals BoxCOCOMetrics when that image is left out."""
+    y_true, y_pred, (dets, gts) = random_case(7, classes=3, empty_image=True)
+    theirs = box_coco_metrics(y_true, y_pred)
+    without_first = ours(dets[1:], gts[1:])
+    for key in COMPARED:
+        assert without_first[key] == pytest.approx(theirs[key], abs=1e-6), key
+    everything = ours(y_pred, y_true)
+    for key in ("MaP", "Recall@[max_detections=100]"):
+        assert everything[key] < theirs[key], key
+
+
+def test_keras_cv_dicts_padding_counts_and_formats():
+    # keras-cv prediction padding (-1 rows) and num_detections; kcv's padded dict ("scores",
+    # padding 0 / class -1); ragged tensors; and one unbatched image.
+    import tensorflow as tf
+
+    gt = {"boxes": np.array([[A, B, [-1] * 4]], np.float32), "classes": np.array([[0, 0, -1]], np.float32)}
+    kc = {"boxes": np.array([[FAR, A, B, [-1] * 4]], np.float32),
+          "confidence": np.array([[0.9, 0.8, 0.7, -1]], np.float32), "classes": np.array([[0, 0, 0, -1]], np.float32)}
+    assert mean_average_precision(kc, gt) == pytest.approx(2 / 3)  # FP, TP, TP
+    assert mean_average_precision({**kc, "num_detections": np.array([2])}, gt) == pytest.approx((51 * 0.5) / 101)
+    padded = {"boxes": np.array([[A, B, [0] * 4]], np.float32), "scores": np.array([[0.9, 0.8, 0]], np.float32),
+              "classes": np.array([[0, 0, -1]]), "num_detections": np.array([2], np.int32)}
+    assert coco_map(padded, gt) == pytest.approx(1.0)
+    ragged_gt = {"boxes": tf.ragged.constant([[A, B], [A]], ragged_rank=1, dtype=tf.float32),
+                 "classes": tf.ragged.constant([[0, 0], [0]], dtype=tf.float32)}
+    ragged_kc = {"boxes": tf.ragged.constant([[A, B], [FAR]], ragged_rank=1, dtype=tf.float32),
+                 "confidence": tf.ragged.constant([[0.9, 0.8], [0.95]]), "classes": tf.ragged.constant([[0, 0], [0]])}
+    # Pooled: FAR 0.95 FP, A 0.9 TP, B 0.8 TP, image 2's A missed -> precision 0, 1/2, 2/3 at recall 0, 1/3, 2/3.
+    assert mean_average_precision(ragged_kc, ragged_gt) == pytest.approx((67 * 2 / 3) / 101)
+    one = {"boxes": np.array([A, B], np.float32), "confidence": np.array([0.9, 0.8]), "classes": np.array([0, 0])}
+    assert mean_average_precision(one, {"boxes": np.array([A, B]), "classes": np.array([0, 0])}) == pytest.approx(1.0)
+    out = detection_metrics(kc, gt)
+    assert out["num_images"] == 1 and out["num_ground_truths"] == 2 and out["num_detections"] == 3
+    with pytest.raises(ValueError, match="confidence"):
+        coco_map({"boxes": kc["boxes"], "classes": kc["classes"]}, gt)
