@@ -9,7 +9,12 @@ from pipelines.artifacts import PipelineError
 
 
 def learning_rate(training, steps_per_epoch: int, base_lr: float | None = None):
-    """--lr_schedule (with --lr_period/--lr_decay for `step`) as a Keras schedule; `training` is a TrainingConfig."""
+    """--lr_schedule (with --lr_period/--lr_decay for `step`) as a Keras schedule; `training` is a TrainingConfig.
+
+    The book's names count epochs (the optimizer's step // steps_per_epoch); NAME_steps counts
+    optimizer updates and ignores steps_per_epoch. --lr_period is in epochs, so it fills only the
+    per-epoch `step`; `step_steps` takes lr_period (in updates) and lr_decay in the spec itself.
+    """
     name, params = parse_schedule_spec(training.lr_schedule)
     if name == "step":
         params = {"lr_period": training.lr_period, "lr_decay": training.lr_decay, **params}

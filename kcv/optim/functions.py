@@ -49,3 +49,26 @@ def quadratic_2d(a: float = 1.0, b: float = 2.0) -> Objective:
 f_2d: Objective = quadratic_2d(1.0, 2.0)
 # An ill-conditioned quadratic (momentum.md's 0.1·x1² + 2·x2²): where diagonal preconditioning helps.
 ill_conditioned_2d: Objective = quadratic_2d(0.1, 2.0)
+
+
+def second_order_examples() -> tuple[list[tuple[str, Callable[[tf.Tensor], tf.Tensor], tuple[float, float]]],
+                                     list[tuple[str, Objective]]]:
+    """The book's functions for the second-order condition (convexity.md).
+
+    1-D: (label, elementwise f, interval): 0.5x², cos(πx), exp(0.5x), x³ (on [-2, 2] and on
+    [0, 2]), (x+1)(x-1)². 2-D: (label, objective (..., 2) -> (...)): ½‖x‖², x1² + 2x2²,
+    0.1x1² + 2x2², x1² + x2²/2, x1² - x2², x1² + 0.5cos(2πx2) (the nonconvex below-set example).
+    """
+    one_d = [("0.5x²", lambda x: 0.5 * x**2, (-2.0, 2.0)),
+             ("cos(πx)", lambda x: tf.cos(math.pi * x), (-2.0, 2.0)),
+             ("exp(0.5x)", lambda x: tf.exp(0.5 * x), (-2.0, 2.0)),
+             ("x³", lambda x: x**3, (-2.0, 2.0)),
+             ("x³", lambda x: x**3, (0.0, 2.0)),
+             ("(x+1)(x-1)²", lambda x: (x + 1) * (x - 1) ** 2, (-2.0, 2.0))]
+    two_d = [("½‖x‖²", lambda p: 0.5 * tf.reduce_sum(p**2, axis=-1)),
+             ("x1² + 2x2²", f_2d),
+             ("0.1x1² + 2x2²", ill_conditioned_2d),
+             ("x1² + x2²/2", quadratic_2d(1.0, 0.5)),
+             ("x1² - x2²", quadratic_2d(1.0, -1.0)),
+             ("x1² + 0.5cos(2πx2)", lambda p: p[..., 0] ** 2 + 0.5 * tf.cos(2 * math.pi * p[..., 1]))]
+    return one_d, two_d

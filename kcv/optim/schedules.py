@@ -3,9 +3,19 @@
 Every schedule is a `keras.optimizers.schedules.LearningRateSchedule`: pass it as an optimizer's
 `learning_rate`, and Keras calls it with the optimizer's int64 iteration count inside tf.function.
 
-The book changes the learning rate once per *epoch*, so every schedule here is written in epochs:
-`epoch = step // steps_per_epoch` (integer division) and the rate is constant within an epoch.
-With the default `steps_per_epoch=1` the schedule runs per step. Values are float32.
+The book changes the learning rate once per *epoch*, so the book's schedules are written in epochs
+(`unit = "epoch"`): `epoch = step // steps_per_epoch` (integer division) and the rate is constant
+within an epoch. With the default `steps_per_epoch=1` such a schedule runs per step. Values are float32.
+
+Per-step schedules: every name also exists as `NAME_steps` (`unit = "step"`, class PerStepSchedule),
+the same formula counted in optimizer updates, as Keras' own LearningRateSchedules count: update k
+(0-based) runs at `schedule(k)` whatever the epoch length, and every time parameter (lr_period,
+milestones, max_update, warmup_steps) is a number of updates. `NAME_steps` also takes
+`warmup_steps`/`warmup_begin_lr`: a linear ramp over the first warmup_steps updates from
+warmup_begin_lr to the schedule's value at update warmup_steps (`constant_steps:warmup_steps=500` is a
+plain warm-up to --lr). Why: `cosine:...,warmup_steps=1` holds the rate at warmup_begin_lr (0) for
+the whole first *epoch*; `cosine_steps:...,warmup_steps=1` does so for one update, as
+keras.optimizers.schedules.CosineDecay(warmup_steps=1) does.
 
 Stateless versions of the book's stateful schedulers:
 - FactorScheduler: the book multiplies a stored rate on every call, and `train()` applies
@@ -14,7 +24,8 @@ Stateless versions of the book's stateful schedulers:
 - CosineScheduler: after `max_update` the book keeps returning the last value, final_lr; here
   the epoch is clamped to `max_update`.
 
-Build by name with `build_schedule(name, base_lr, steps_per_epoch, **params)`.
+Build by name with `build_schedule(name, base_lr, steps_per_epoch, **params)`; `schedule_unit(name)`
+says whether a name counts epochs or steps.
 """
 from __future__ import annotations
 
@@ -31,6 +42,8 @@ _PACKAGE = "kcv"
 
 class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Base class: converts the optimizer step to an integer epoch and calls `lr_at_epoch`."""
+
+    unit = "epoch"  # what the schedule's time parameters count
 
     def __init__(self, base_lr: float, steps_per_epoch: int = 1, name: str | None = None):
         super().__init__()
@@ -245,26 +258,124 @@ SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def build_schedule(name: str, base_lr: float, steps_per_epoch: int, **params: Any) -> EpochSchedule:
+STEPS_SUFFIX = "_steps"  # NAME_steps: the schedule NAME counted in optimizer updates
+# The per-step warm-up every NAME_steps takes (cosine_steps passes them to the cosine's own warm-up).
+WARMUP_PARAMS = ("warmup_steps", "warmup_begin_lr")
+
+
+def split_schedule_name(name: str) -> tuple[str, str]:
+    """("cosine", "epoch") for "cosine", ("cosine", "step") for "cosine_steps".
+
+    Anything that is not a known NAME_steps comes back whole as an epoch name; callers report unknown names.
+    """
+    if name.endswith(STEPS_SUFFIX) and name[: -len(STEPS_SUFFIX)] in SCHEDULES:
+        return name[: -len(STEPS_SUFFIX)], "step"
+    return name, "epoch"
+
+
+def schedule_unit(name: str) -> str:
+    """"epoch" or "step": what the schedule `name` (as build_schedule takes it) counts. ValueError if unknown."""
+    base, unit = split_schedule_name(name)
+    if base not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+    return unit
+
+
+def schedule_params(name: str) -> tuple[str, ...]:
+    """The keyword parameters `name` accepts beyond base_lr and steps_per_epoch."""
+    base, unit = split_schedule_name(name)
+    allowed = SCHEDULE_PARAMS[base]
+    return allowed + tuple(p for p in WARMUP_PARAMS if p not in allowed) if unit == "step" else allowed
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PerStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A book schedule counted in optimizer updates, with an optional linear per-step warm-up.
+
+    schedule: a name of SCHEDULES ("cosine", ...); params: its parameters, every time value in
+    updates. The rate of update k is the schedule's value at "epoch" k (it is built with
+    steps_per_epoch=1) except during the warm-up: for k < warmup_steps,
+        warmup_begin_lr + (inner(warmup_steps) - warmup_begin_lr)·k/warmup_steps,
+    a line ending at the value the schedule has when the warm-up ends (base_lr for every schedule
+    that has not decayed yet). "cosine" has its own warm-up, with the same formula: there the two
+    warm-up parameters go to CosineScheduler itself, so cosine_steps equals
+    keras.optimizers.schedules.CosineDecay(initial_learning_rate=warmup_begin_lr,
+    decay_steps=max_update - warmup_steps, alpha=final_lr/base_lr, warmup_target=base_lr,
+    warmup_steps=warmup_steps).
+    Keras calls a schedule with the iteration count before the update, so update 0 runs at
+    warmup_begin_lr: base 0.1, warmup_steps 100 runs update 50 at 0.05 and update 100 on at 0.1.
+    """
+
+    unit = "step"  # what the schedule's time parameters count
+
+    def __init__(self, schedule: str, base_lr: float, params: dict[str, Any] | None = None,
+                 warmup_steps: int = 0, warmup_begin_lr: float = 0.0, name: str | None = None):
+        super().__init__()
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+        params = dict(params or {})
+        own_warmup = [p for p in WARMUP_PARAMS if p in SCHEDULE_PARAMS[schedule]]
+        if own_warmup:  # cosine: its own warm-up, the same line
+            params.update({"warmup_steps": warmup_steps, "warmup_begin_lr": warmup_begin_lr})
+        else:
+            _check_int("warmup_steps", warmup_steps, minimum=0)
+            _check_positive("warmup_begin_lr", warmup_begin_lr, allow_zero=True)
+        self.inner = SCHEDULES[schedule](base_lr=base_lr, steps_per_epoch=1, **params)
+        self.schedule = schedule
+        self.base_lr = float(base_lr)
+        self.params = {k: v for k, v in params.items() if k not in WARMUP_PARAMS}
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_begin_lr = float(warmup_begin_lr)
+        self._wrap_warmup = bool(self.warmup_steps) and not own_warmup
+        self.name = name or f"{type(self.inner).__name__}Steps"
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        with tf.name_scope(self.name):
+            step = tf.cast(tf.convert_to_tensor(step), tf.int64)
+            rate = self.inner(step)  # () float32, the schedule at "epoch" = step
+            if not self._wrap_warmup:
+                return rate
+            w = self.warmup_steps
+            end = self.inner(tf.constant(w, tf.int64))
+            warm = self.warmup_begin_lr + (end - self.warmup_begin_lr) * tf.cast(step, tf.float32) / float(w)
+            return tf.cast(tf.where(step < w, warm, rate), tf.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        params = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.params.items()}
+        return {"schedule": self.schedule, "base_lr": self.base_lr, "params": params,
+                "warmup_steps": self.warmup_steps, "warmup_begin_lr": self.warmup_begin_lr, "name": self.name}
+
+
+def build_schedule(name: str, base_lr: float, steps_per_epoch: int, **params: Any
+                   ) -> EpochSchedule | PerStepSchedule:
     """The one factory for training code: `build_schedule("cosine", 0.3, 391, max_update=20, final_lr=0.01)`.
 
-    name: one of "constant", "step", "factor", "multistep", "cosine", "exponential", "poly".
-    Epoch-valued parameters (lr_period, milestones, max_update, warmup_steps) are in epochs; the
-    schedule converts the optimizer's step with steps_per_epoch. Unknown names, unknown or
-    missing parameters and bad values raise ValueError with a one-line message.
+    name: one of "constant", "step", "factor", "multistep", "cosine", "exponential", "poly" (the
+    book's schedules, per epoch: lr_period, milestones, max_update, warmup_steps are in epochs and
+    the schedule converts the optimizer's step with steps_per_epoch), or any of them with the
+    suffix "_steps" (per step: the same formula with every time parameter counted in optimizer
+    updates, plus an optional warmup_steps/warmup_begin_lr warm-up; steps_per_epoch is checked,
+    then unused). Unknown names, unknown or missing parameters and bad values raise ValueError
+    with a one-line message.
     """
-    if name not in SCHEDULES:
+    base, unit = split_schedule_name(name)
+    if base not in SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {name!r}; valid: {', '.join(SCHEDULES)}")
-    allowed = SCHEDULE_PARAMS[name]
+    allowed = schedule_params(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         valid = ", ".join(allowed) if allowed else "none"
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for schedule {name!r}; valid: {valid}")
-    signature = inspect.signature(SCHEDULES[name].__init__).parameters
-    missing = [p for p in allowed if p not in params and signature[p].default is inspect.Parameter.empty]
+    signature = inspect.signature(SCHEDULES[base].__init__).parameters
+    missing = [p for p in allowed if p not in params and p in signature
+               and signature[p].default is inspect.Parameter.empty]
     if missing:
         raise ValueError(f"schedule {name!r} needs parameter(s) {', '.join(missing)}; valid: {', '.join(allowed)}")
-    return SCHEDULES[name](base_lr=base_lr, steps_per_epoch=steps_per_epoch, **params)
+    if unit == "step":
+        _check_int("steps_per_epoch", steps_per_epoch, minimum=1)  # the same contract for every name
+        warmup = {p: params.pop(p) for p in WARMUP_PARAMS if p in params}
+        return PerStepSchedule(base, base_lr, params, **warmup)
+    return SCHEDULES[base](base_lr=base_lr, steps_per_epoch=steps_per_epoch, **params)
 
 
 def parse_schedule_spec(spec: str) -> tuple[str, dict[str, Any]]:

@@ -137,3 +137,107 @@ def test_write_outputs_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(optim_demo.DemoError, match="cannot write into --output="):
         optim_demo.write_outputs(out, str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+# ---- the demos of issue #17, through run_demo (what main does after the flags parse) ----------
+def test_new_demos_are_listed():
+    assert optim_demo.DEMOS[-4:] == ("risk", "second_order", "constraints", "line_search")
+    assert set(optim_demo.DEMOS) == set(optim_demo.BUILDERS)
+    for name in optim_demo.DEMOS[-4:]:
+        assert f"- {name}:" in optim_demo.__doc__
+
+
+def test_risk_binary_writes_png_and_csvs(tmp_path):
+    out = tmp_path / "out"
+    proc = run_binary("--demo=risk", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "min of risk: x = 1.090408, f(x) = -1.046721" in lines
+    assert "min of empirical risk: x = 1.016983, g(x) = -1.208461" in lines
+    assert lines[-1] == f"kcv-optim: wrote 3 files to {out}"
+    assert sorted(os.listdir(out)) == ["risk.csv", "risk.png", "risk_minima.csv"]
+    rows = read_csv(out / "risk.csv")
+    assert rows[0] == ["x", "risk", "empirical_risk"] and len(rows) == 102  # 0.5, 0.51, ..., 1.5
+    x, f, g = map(float, rows[51])  # x = 1: f = -1, g = -1 + 0.2·cos(5π) = -1.2
+    assert (x, f, g) == (pytest.approx(1.0), pytest.approx(-1.0), pytest.approx(-1.2))
+    minima = read_csv(out / "risk_minima.csv")
+    assert [r[0] for r in minima] == ["function", "risk", "empirical_risk"]
+    assert float(minima[1][1]) == pytest.approx(1.090408, abs=1e-6)
+
+
+def test_second_order_demo(tmp_path):
+    lines = optim_demo.run_demo("second_order", str(tmp_path), 0)
+    assert sorted(os.listdir(tmp_path)) == ["below_sets.png", "second_order.csv", "second_order_curvature.png"]
+    assert lines[-1] == f"kcv-optim: wrote 3 files to {tmp_path}"
+    text = "\n".join(lines)
+    assert "sampled segments stay inside: True -> convex" in lines[0]
+    assert "midpoint (0.0, 0.0) value 0.500000; sampled segments stay inside: False -> not convex" in lines[1]
+    # f'' of x³ on [-2, 2] is 6x >= -12; cos(πx): -π²; the book's wavy 2-D function: -2π²
+    assert "min eigenvalue -12.000000 at x=-2: not convex" in text
+    assert "min eigenvalue -9.869604 at x=-2: not convex" in text
+    assert "min eigenvalue -19.739209 at x=(-1.0, -1.0): not convex" in text
+    rows = read_csv(tmp_path / "second_order.csv")
+    assert rows[0] == ["function", "domain", "min_eigenvalue", "at", "convex"]
+    verdict = {(r[0], r[1]): r[4] for r in rows[1:]}
+    assert verdict[("x³", "[0, 2]")] == "True" and verdict[("x³", "[-2, 2]")] == "False"
+    assert verdict[("x1² + 2x2²", "[-1, 1]²")] == "True" and verdict[("x1² - x2²", "[-1, 1]²")] == "False"
+    assert len(rows) == 13
+
+
+def test_constraints_demo(tmp_path):
+    lines = optim_demo.run_demo("constraints", str(tmp_path), 0)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["lagrangian_saddle.png", "lagrangian_gda.csv", "penalty.png", "penalty.csv", "projections.png",
+         "projected_gd.png", "pgd_ball.csv", "pgd_box.csv"])
+    text = "\n".join(lines)
+    assert "step 200, x1: 0.500000, x2: 0.500000, α: 1.000000, L: 0.500000" in text
+    # penalty weight 10: 10/21 = 0.476190, c = 1/21 = 0.047619, 2w·c = 20/21 = 0.952381
+    assert "w = 10: x1 = 0.476190, x2 = 0.476190 (w/(1+2w) = 0.476190), c(x) = 0.047619, 2w·c(x) = 0.952381" in lines
+    assert "unit ball -> pgd_ball.csv: epoch 50, x1: 0.815220, x2: 0.579152, ‖x‖ = 1.000000" in lines
+    assert "box [-1, 1] x [-1, 0.5] -> pgd_box.csv: epoch 50, x1: 1.000000, x2: 0.500000, ‖x‖ = 1.118034" in lines
+    assert "(-3.796283, -3.253957) = Proj onto the ball of radius 5 (= tf.clip_by_norm: True)" in text
+    assert "onto the unit ℓ1 ball (1.000000, 0.000000) (sparse)" in text
+    penalty = read_csv(tmp_path / "penalty.csv")
+    assert penalty[0] == ["weight", "x1", "x2", "closed_form", "violation", "multiplier_estimate"]
+    for row in penalty[1:]:
+        w, x1, x2, closed = map(float, row[:4])
+        assert x1 == pytest.approx(w / (1 + 2 * w)) and x2 == pytest.approx(closed)
+    gda = read_csv(tmp_path / "lagrangian_gda.csv")
+    assert gda[0] == ["step", "x1", "x2", "alpha", "L"] and gda[2] == ["1", "0.0", "0.0", "0.1", "0.1"]
+    assert read_csv(tmp_path / "pgd_ball.csv")[0] == ["step", "x1", "x2", "f"]
+
+
+def test_line_search_demo(tmp_path):
+    lines = optim_demo.run_demo("line_search", str(tmp_path), 0)
+    csvs = ["line_search_1d_backtracking", "line_search_1d_eta_0.2", "line_search_1d_eta_0.05",
+            "line_search_1d_eta_1.1", "line_search_2d_backtracking", "line_search_2d_eta_0.1", "line_search_exercise"]
+    pngs = ["line_search_1d", "line_search_2d", "line_search_convergence"]
+    assert sorted(os.listdir(tmp_path)) == sorted([f"{n}.csv" for n in csvs] + [f"{n}.png" for n in pngs])
+    # the book's fixed-rate numbers, and the line search where η = 1.1 diverges
+    for line in ["epoch 10, x: 0.060466", "epoch 10, x: 3.486784", "epoch 10, x: 61.917364",
+                 "epoch 20, x1: -0.057646, x2: -0.000073"]:
+        assert line in lines
+    assert "  accepted η in {0.55}, 20 evaluations of f for 10 updates; x = (1e-09), f = 1e-18" in lines
+    assert any("closed form (ln 2 - 3)/3 = -0.768951" in line and "x: -0.768951" in line for line in lines)
+    rows = read_csv(tmp_path / "line_search_1d_backtracking.csv")
+    assert rows[0] == ["step", "x", "f", "eta", "trials"]
+    assert rows[1] == ["0", "10.0", "100.0", "0.55", "2"] and rows[2][:2] == ["1", "-1.0"]
+    assert rows[-1][0] == "10" and rows[-1][3:] == ["", ""]
+    fixed = read_csv(tmp_path / "line_search_1d_eta_1.1.csv")
+    assert fixed[0] == ["step", "x", "f"] and float(fixed[-1][1]) == pytest.approx(10 * 1.2**10)
+
+
+def test_run_demo_errors_match_the_binary(tmp_path):
+    with pytest.raises(optim_demo.DemoError, match=r"^--demo=lines is not a demo; valid: gd1d\|.*\|line_search$"):
+        optim_demo.run_demo("lines", str(tmp_path / "o"), 0)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(optim_demo.DemoError, match="--output is required"):
+        optim_demo.run_demo("risk", None, 0)
+
+
+def test_trajectory_csv_extra_columns():
+    from kcv import optim
+    traj = optim.gradient_descent(optim.square, 1.0, 0.25, steps=2)  # 1 -> 0.5 -> 0.25
+    text = optim_demo.trajectory_csv(traj, {"eta": traj.lrs})
+    assert text.splitlines() == ["step,x,f,eta", "0,1.0,1.0,0.25", "1,0.5,0.25,0.25", "2,0.25,0.0625,"]
+    assert optim_demo.trajectory_csv(traj) == "step,x,f\n0,1.0,1.0\n1,0.5,0.25\n2,0.25,0.0625\n"
