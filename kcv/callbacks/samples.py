@@ -73,22 +73,28 @@ class SampleGrid(_FixedNoise):
 
 
 class PointScatter(_FixedNoise):
-    """Save a scatter plot of real points (blue) and generated points (orange) after each epoch.
+    """Save a scatter plot of real points (blue) with generated points (orange) drawn over them.
 
-    For 2-D data such as the book's toy GAN (the book draws the same picture). Axis limits come
-    from the real points, so the plots of successive epochs line up.
+    The book's picture for its toy GAN: 100 real points and 100 generated from fixed noise, the
+    generated ones on top. Axis limits come from the real points, so the plots of successive
+    epochs line up.
 
     Args:
         directory: where `epoch_XXX.png` files go (created).
         real: (n, 2) real samples; the first `count` are drawn.
-        count: number of real and of generated points drawn.
+        count: number of real and of generated points drawn (the book: 100).
         seed: seed of the fixed noise.
         log_dir: TensorBoard folder for the samples/scatter image (None: PNGs only).
+        every: draw after every `every`-th epoch, and after the last one (`params["epochs"]`,
+            which fit and pipelines.loop set).
     """
 
     def __init__(self, directory: str, real: Any, count: int = 100, seed: int = 0,
-                 latent_dim: int | None = None, log_dir: str | None = None) -> None:
+                 latent_dim: int | None = None, log_dir: str | None = None, every: int = 1) -> None:
         super().__init__(directory, count, seed, latent_dim, log_dir)
+        if every < 1:
+            raise ValueError(f"PointScatter: every must be >= 1, got {every}")
+        self.every = every
         self.real = np.asarray(real, np.float32)[:count]
         if self.real.ndim != 2 or self.real.shape[1] != 2:
             raise ValueError(f"PointScatter: real must be (n, 2) points; got shape {np.shape(real)}")
@@ -97,13 +103,16 @@ class PointScatter(_FixedNoise):
         self.limits = (lo - margin, hi + margin)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        last = (self.params or {}).get("epochs")
+        if (epoch + 1) % self.every and epoch + 1 != last:
+            return
         from matplotlib.figure import Figure  # no pyplot: no global figure state, Agg for PNG
 
         fake = self._generate().reshape(self.count, -1)
         fig = Figure(figsize=(4, 4), dpi=80)
         ax = fig.add_subplot()
-        ax.scatter(self.real[:, 0], self.real[:, 1], s=8, c="tab:blue", label="real")
-        ax.scatter(fake[:, 0], fake[:, 1], s=8, c="tab:orange", label="generated")
+        ax.scatter(self.real[:, 0], self.real[:, 1], s=8, c="tab:blue", label="real", zorder=1)
+        ax.scatter(fake[:, 0], fake[:, 1], s=8, c="tab:orange", label="generated", zorder=2)
         ax.set_xlim(self.limits[0][0], self.limits[1][0])
         ax.set_ylim(self.limits[0][1], self.limits[1][1])
         ax.set_title(f"epoch {epoch + 1}")

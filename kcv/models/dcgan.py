@@ -14,6 +14,13 @@ implementation of the torch formulas. All weights, BN gamma and beta included, a
 BN uses torch's momentum 0.1 / eps 1e-5 (Keras momentum 0.9, epsilon 1e-5), as the book's PyTorch
 code does. `image_size` may be any power of two >= 8 (fewer blocks) for fast tests.
 
+Discriminator normalisation: the book's code normalises all four D blocks; the DCGAN paper (Radford
+et al. 2016) uses batch normalization everywhere *except* the generator's output layer and the
+discriminator's input layer. `discriminator_input_bn=True` (the builders' default, the book) keeps
+d_block1's BatchNorm; False drops it, so d_block1 is Conv2D + LeakyReLU (still no bias, as in
+PyTorch's DCGAN example): 128 fewer trainable parameters (gamma, beta of 64 channels) and 128
+fewer moving statistics. The `dcgan_pokemon` experiment uses False, `dcgan_pokemon_book` True.
+
 The generator's input is the book's (1, 1, latent_dim) noise "image"; `kcv.models.GAN` and
 `kcv.serving.generator` accept flat (batch, latent_dim) noise and reshape it.
 """
@@ -87,26 +94,33 @@ class DBlock(layers.Layer):
     """The book's D_block: Conv2D(k4, s2, p1, no bias) + BatchNorm + LeakyReLU(0.2).
 
     (batch, h, w, c) -> (batch, h/2, w/2, filters). Keras' LeakyReLU default slope is 0.3.
+    `batch_norm=False` leaves the BatchNorm out (the DCGAN paper's input block): Conv2D + LeakyReLU,
+    still without a bias (as PyTorch's DCGAN example).
     """
 
     def __init__(self, filters: int, kernel_size: int = 4, strides: int = 2, padding: str = "same",
-                 negative_slope: float = 0.2, seed: int | None = None, **kwargs: Any) -> None:
+                 negative_slope: float = 0.2, seed: int | None = None, batch_norm: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides, self.padding = filters, kernel_size, strides, padding
-        self.negative_slope, self.seed = negative_slope, seed
+        self.negative_slope, self.seed, self.batch_norm = negative_slope, seed, bool(batch_norm)
         self.conv = layers.Conv2D(filters, kernel_size, strides, padding, use_bias=False,
                                   kernel_initializer=normal_init(seed, 0), name="conv")
         self.bn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
                                             gamma_initializer=normal_init(seed, 1),
-                                            beta_initializer=normal_init(seed, 2), name="bn")
+                                            beta_initializer=normal_init(seed, 2), name="bn") if batch_norm else None
         self.act = layers.LeakyReLU(negative_slope=negative_slope, name="leaky_relu")
 
     def build(self, input_shape: tuple) -> None:
         self.conv.build(input_shape)
-        self.bn.build(self.conv.compute_output_shape(input_shape))
+        if self.bn is not None:
+            self.bn.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, x: Any, training: bool | None = None) -> Any:
-        return self.act(self.bn(self.conv(x), training=training))
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x, training=training)
+        return self.act(x)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return self.conv.compute_output_shape(input_shape)
@@ -114,7 +128,7 @@ class DBlock(layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding,
-                "negative_slope": self.negative_slope, "seed": self.seed}
+                "negative_slope": self.negative_slope, "seed": self.seed, "batch_norm": self.batch_norm}
 
 
 def _sub_seed(seed: int | None, i: int) -> int | None:
@@ -141,12 +155,17 @@ def dcgan_generator(latent_dim: int = 100, image_size: int = 64, channels: int =
 
 @register("dcgan_discriminator")
 def dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filters: int = 64,
-                        seed: int | None = None, name: str = "dcgan_discriminator") -> keras.Model:
-    """net_D: images (batch, size, size, channels) in [-1, 1] -> logits (batch, 1, 1, 1)."""
+                        seed: int | None = None, input_bn: bool = True,
+                        name: str = "dcgan_discriminator") -> keras.Model:
+    """net_D: images (batch, size, size, channels) in [-1, 1] -> logits (batch, 1, 1, 1).
+
+    input_bn: BatchNorm in the first block too (the book's code); False: the DCGAN paper's D.
+    """
     n = _blocks(image_size)
     x = images = keras.Input((image_size, image_size, channels), name="image")
     for i in range(n):
-        x = DBlock(base_filters * 2**i, seed=_sub_seed(seed, i), name=f"d_block{i + 1}")(x)
+        x = DBlock(base_filters * 2**i, seed=_sub_seed(seed, i), batch_norm=input_bn or i > 0,
+                   name=f"d_block{i + 1}")(x)
     logits = layers.Conv2D(1, 4, padding="valid", use_bias=False, dtype="float32",
                            kernel_initializer=normal_init(seed, 10 * n + 5), name="d_out_conv")(x)
     return keras.Model(images, logits, name=name)
@@ -154,12 +173,16 @@ def dcgan_discriminator(image_size: int = 64, channels: int = 3, base_filters: i
 
 @register("dcgan")
 def build_dcgan(latent_dim: int = 100, image_size: int = 64, channels: int = 3, base_filters: int = 64,
-          seed: int | None = None) -> GAN:
-    """The book's DCGAN as an uncompiled `GAN`; compile with `dcgan_optimizers()` in the strategy scope."""
+                seed: int | None = None, discriminator_input_bn: bool = True) -> GAN:
+    """The book's DCGAN as an uncompiled `GAN`; compile with `dcgan_optimizers()` in the strategy scope.
+
+    discriminator_input_bn=False: no BatchNorm in D's first block, as the DCGAN paper (the
+    `dcgan_pokemon` experiment); True: all four blocks normalised, as the book's code.
+    """
     return GAN(
         dcgan_generator(latent_dim, image_size, channels, base_filters, seed=seed),
         dcgan_discriminator(image_size, channels, base_filters,
-                            seed=None if seed is None else seed + 1000),
+                            seed=None if seed is None else seed + 1000, input_bn=discriminator_input_bn),
         latent_dim=latent_dim,
         seed=None if seed is None else seed + 2000,
         name="dcgan",

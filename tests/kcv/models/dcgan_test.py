@@ -160,3 +160,54 @@ def test_generator_keras_round_trip(tmp_path):
     clone.set_weights(block.get_weights())
     assert clone(x).shape == (2, 8, 8, 4)
     np.testing.assert_allclose(clone(x, training=False).numpy(), block(x, training=False).numpy(), atol=1e-6)
+
+
+# ---- the discriminator's input block: the book's BatchNorm or the DCGAN paper's none ---------------
+def _bn_layers(model):
+    return {layer.name: layer.bn is not None for layer in model.layers if isinstance(layer, dc.DBlock)}
+
+
+def test_discriminator_input_bn_both_variants_layout_and_counts():
+    trainable = lambda m: sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    frozen = lambda m: sum(int(np.prod(w.shape)) for w in m.non_trainable_weights)
+    book, paper = dc.dcgan_discriminator(), dc.dcgan_discriminator(input_bn=False)
+    assert dc.dcgan_discriminator(input_bn=True).count_params() == book.count_params()  # the default is the book's
+    assert _bn_layers(book) == {"d_block1": True, "d_block2": True, "d_block3": True, "d_block4": True}
+    assert _bn_layers(paper) == {"d_block1": False, "d_block2": True, "d_block3": True, "d_block4": True}
+    # Same convolutions (2763776 kernel values, no biases); the paper's D lacks d_block1's gamma/beta
+    # (2 x 64) and moving mean/variance (2 x 64).
+    assert trainable(book) == 2763776 + 1920 and frozen(book) == 1920
+    assert trainable(paper) == 2763776 + 1920 - 128 and frozen(paper) == 1920 - 128
+    assert not [w.path for w in paper.weights if "bias" in w.path]
+    assert not [w.path for w in paper.weights if "d_block1" in w.path and "bn" in w.path]
+    # Same shapes and the same conv kernels for the same seed: only the normalisation differs.
+    assert [layer.output.shape for layer in paper.layers] == [layer.output.shape for layer in book.layers]
+    seeded_book, seeded_paper = dc.dcgan_discriminator(seed=3), dc.dcgan_discriminator(seed=3, input_bn=False)
+    np.testing.assert_array_equal(seeded_paper.get_layer("d_block1").conv.kernel.numpy(),
+                                  seeded_book.get_layer("d_block1").conv.kernel.numpy())
+    # d_block1 of the paper's D is conv + LeakyReLU(0.2), in training and inference alike.
+    x = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype(np.float32)
+    block = dc.dcgan_discriminator(image_size=16, base_filters=4, seed=0, input_bn=False).get_layer("d_block1")
+    conv = block.conv(x).numpy()
+    expected = np.where(conv > 0, conv, 0.2 * conv)
+    for training in (True, False):
+        np.testing.assert_allclose(block(x, training=training).numpy(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_dcgan_builder_kwarg_and_round_trip_without_input_bn(tmp_path):
+    gan = get_model("dcgan", latent_dim=8, image_size=16, base_filters=4, seed=0, discriminator_input_bn=False)
+    assert _bn_layers(gan.discriminator) == {"d_block1": False, "d_block2": True}
+    assert _bn_layers(get_model("dcgan", latent_dim=8, image_size=16, base_filters=4).discriminator) == {
+        "d_block1": True, "d_block2": True}
+    gan.compile(**dc.dcgan_optimizers())
+    real = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+    assert np.isfinite(float(gan.train_step(tf.constant(real))["d_loss"]))
+    block = gan.discriminator.get_layer("d_block1")
+    clone = dc.DBlock.from_config(block.get_config())
+    assert clone.get_config()["batch_norm"] is False and clone.bn is None
+    path = str(tmp_path / "d.keras")
+    gan.discriminator.save(path)
+    loaded = keras.saving.load_model(path)
+    assert _bn_layers(loaded) == {"d_block1": False, "d_block2": True}
+    np.testing.assert_allclose(loaded(real, training=False).numpy(), gan.discriminator(real, training=False).numpy(),
+                               atol=1e-6)

@@ -195,8 +195,8 @@ _MIRRORED = textwrap.dedent("""
 
     data = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
 
-    def build():
-        gan = gan_lib.gan_gaussian(seed=0)
+    def build(r1=0.0):
+        gan = gan_lib.gan_gaussian(seed=0, r1_penalty=r1)
         # G's kernel at 0: fake samples are G's bias whatever the noise, so the replicas'
         # different noise cannot change D's update or G's bias update. D's weights x25 (std 0.5)
         # so that every one of its gradients is well above float32 noise.
@@ -205,30 +205,32 @@ _MIRRORED = textwrap.dedent("""
             w.assign(w.numpy() * 25)
         return gan
 
-    def one_step(strategy, optimizers):
+    def one_step(strategy, optimizers, r1):
         with strategy.scope():
-            gan = build()
+            gan = build(r1)
             gan.compile(**optimizers())
         logs = gan.fit(tf.data.Dataset.from_tensor_slices(data).batch(8), epochs=1, verbose=0).history
         return gan, logs
 
-    init = build()
     sgd = lambda: dict(d_optimizer=keras.optimizers.SGD(0.5), g_optimizer=keras.optimizers.SGD(0.5))
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    single, logs1 = one_step(tf.distribute.get_strategy(), sgd)
-    double, logs2 = one_step(mirrored, sgd)
-    # Two replicas of 4 examples each must step exactly like one replica of 8 (SGD is linear in
-    # the gradient, so a wrong replica scaling would show up as a 2x step). Compare the steps.
-    pairs = list(zip(init.discriminator.weights, single.discriminator.weights, double.discriminator.weights))
-    pairs.append((init.generator.weights[1], single.generator.weights[1], double.generator.weights[1]))
-    for w0, a, b in pairs:
-        step_a, step_b = a.numpy() - w0.numpy(), b.numpy() - w0.numpy()
-        assert np.abs(step_a).max() > 1e-5, a.path  # it moved
-        np.testing.assert_allclose(step_b, step_a, rtol=1e-3, atol=1e-9)
-    np.testing.assert_allclose(logs1["d_loss"], logs2["d_loss"], atol=1e-6)
-    # Both optimizers were built in compile(), inside the scope, and stepped once.
-    assert int(double.d_optimizer.iterations.numpy()) == 1 and int(double.g_optimizer.iterations.numpy()) == 1
+    # R1 (gamma 3) too: its input-gradient term must be scaled per replica like the loss.
+    for r1 in (0.0, 3.0):
+        init = build(r1)
+        single, logs1 = one_step(tf.distribute.get_strategy(), sgd, r1)
+        double, logs2 = one_step(mirrored, sgd, r1)
+        # Two replicas of 4 examples each must step exactly like one replica of 8 (SGD is linear in
+        # the gradient, so a wrong replica scaling would show up as a 2x step). Compare the steps.
+        pairs = list(zip(init.discriminator.weights, single.discriminator.weights, double.discriminator.weights))
+        pairs.append((init.generator.weights[1], single.generator.weights[1], double.generator.weights[1]))
+        for w0, a, b in pairs:
+            step_a, step_b = a.numpy() - w0.numpy(), b.numpy() - w0.numpy()
+            assert np.abs(step_a).max() > 1e-5, a.path  # it moved
+            np.testing.assert_allclose(step_b, step_a, rtol=1e-3, atol=1e-9)
+        np.testing.assert_allclose(logs1["d_loss"], logs2["d_loss"], atol=1e-6)
+        # Both optimizers were built in compile(), inside the scope, and stepped once.
+        assert int(double.d_optimizer.iterations.numpy()) == 1 and int(double.g_optimizer.iterations.numpy()) == 1
     print("MIRRORED_OK")
 """)
 
@@ -264,3 +266,60 @@ def test_backup_and_restore_resumes_both_optimizers(tmp_path):
                       callbacks=[keras.callbacks.BackupAndRestore(backup)]).history
     assert len(history["d_loss"]) == 2
     assert int(gan.d_optimizer.iterations) == 32 and int(gan.g_optimizer.iterations) == 32
+
+
+# ---- R1 penalty and the toy discriminator's widths ----------------------------------------------
+def test_r1_penalty_is_gamma_half_squared_input_gradient_and_moves_d_by_its_gradient():
+    # D(x) = w.x + c with w = [0.3, -0.4]: dD/dx = w everywhere, so the penalty is gamma/2 ||w||^2
+    # = 5 * 0.25 = 1.25 (gamma 10), and its gradient adds gamma * w to D's kernel gradient (c: 0).
+    x = keras.Input((2,))
+    d = keras.Model(x, keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant([[0.3], [-0.4]]),
+                                          bias_initializer="zeros")(x))
+    z = keras.Input((2,))
+    g = keras.Model(z, keras.layers.Dense(2, kernel_initializer="zeros", bias_initializer="zeros")(z))
+    real = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+
+    def kernel_after(r1):
+        gan = GAN(keras.models.clone_model(g), keras.models.clone_model(d), latent_dim=2, seed=0, r1_penalty=r1)
+        gan.discriminator.set_weights(d.get_weights())
+        gan.compile(d_optimizer=keras.optimizers.SGD(1.0), g_optimizer=keras.optimizers.SGD(0.0))
+        logs = gan.train_step(real)
+        return gan, gan.discriminator.weights[0].numpy().ravel(), float(logs["d_loss"])
+
+    gan, penalised, d_loss = kernel_after(10.0)
+    _, plain, plain_loss = kernel_after(0.0)
+    np.testing.assert_allclose(plain - penalised, 10.0 * np.array([0.3, -0.4]), atol=1e-5)
+    assert d_loss == pytest.approx(plain_loss, abs=1e-6)  # d_loss reports the book's loss only
+    _, penalty = gan._r1(real)  # at D's new kernel w': 10/2 * ||w'||^2
+    assert float(penalty) == pytest.approx(5.0 * float(np.sum(penalised**2)), rel=1e-5)
+
+
+def test_r1_penalty_round_trips_and_bad_values_are_errors(tmp_path):
+    gan = gan_lib.gan_gaussian(seed=1, r1_penalty=3.0, discriminator_units=[8, 4])
+    gan.compile(**gan_lib.toy_optimizers())
+    gan.fit(toy_gaussian.make_dataset(32, 16, seed=0), epochs=1, verbose=0)
+    assert GAN.from_config(gan.get_config()).r1_penalty == 3.0
+    gan.save(str(tmp_path / "gan.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "gan.keras"))
+    assert loaded.r1_penalty == 3.0 and loaded.discriminator.count_params() == 65
+    sample = toy_gaussian.make_data(4, seed=1)
+    np.testing.assert_allclose(loaded.discriminator(sample).numpy(), gan.discriminator(sample).numpy(), atol=1e-6)
+    for bad in (-1.0, float("nan"), "3"):
+        with pytest.raises(ValueError, match="r1_penalty"):
+            GAN(gan.generator, gan.discriminator, latent_dim=2, r1_penalty=bad)
+
+
+def test_toy_discriminator_widths():
+    # the book's 5-3: 2*5+5 + 5*3+3 + 3+1 = 37; 8-4: 2*8+8 + 8*4+4 + 4+1 = 65; tanh after each hidden layer
+    assert gan_lib.toy_discriminator(seed=0).count_params() == 37
+    d = gan_lib.toy_discriminator(seed=0, units=(8, 4))
+    assert d.count_params() == 65
+    assert [layer.units for layer in d.layers[1:]] == [8, 4, 1]
+    assert [layer.activation.__name__ for layer in d.layers[1:]] == ["tanh", "tanh", "linear"]
+    assert np.abs(np.concatenate([w.numpy().ravel() for w in d.weights])).max() < 0.1  # N(0, 0.02)
+    gan = get_model("gan_gaussian", seed=0, discriminator_units=[8, 4], r1_penalty=3.0)
+    assert gan.discriminator.count_params() == 65 and gan.generator.count_params() == 6  # G stays linear
+    for bad in ((), (4, 0)):
+        with pytest.raises(ValueError, match="units"):
+            gan_lib.toy_discriminator(units=bad)
+
