@@ -110,6 +110,10 @@ class ModelConfig:
                                            "layers (BatchNorm stays in inference mode); 0 = frozen.", lower=0)
     keep_imagenet_top: bool | None = setting(None, "Fine-tuning experiments: keep the backbone's 1000-way output "
                                              "as the book does (needs 224x224) or use pooled features.")
+    submission: str = setting("labels", "Classifiers: the Kaggle submission the exported model makes in kcv-predict "
+                              "(recorded in the SavedModel as submission_format): labels = `id,label` (CIFAR-10), "
+                              "probabilities = `id,<class>...` in vocabulary order (dog breeds).",
+                              choices=("labels", "probabilities"), fingerprint=False)
 
     def builder_kwargs(self, allow_download: bool) -> dict:
         """Keyword arguments for the registered builder: the preset's, plus the fine-tuning settings."""
@@ -134,14 +138,32 @@ class TrainingConfig:
     weight_decay: float = setting(0.0, "Weight decay added to the gradient, torch/mxnet style.", lower=0.0)
     adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
                                  lower=0.0, upper=1.0)
-    lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...] with NAME one of "
-                               f"{', '.join(LR_SCHEDULES)}, e.g. cosine:max_update=20,final_lr=0.01,warmup_steps=5 "
-                               "(epochs); `step` takes --lr_period/--lr_decay.", check=_schedule)
+    lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...]. Counted in epochs (the "
+                               f"book's, the rate changes only at epoch ends): {', '.join(LR_SCHEDULES)}, e.g. "
+                               "cosine:max_update=20,final_lr=0.01,warmup_steps=5 (all in epochs); `step` takes "
+                               "--lr_period/--lr_decay. Counted in optimizer steps (updates, as Keras' own "
+                               "schedules): the same names with the suffix _steps, every time parameter in updates, "
+                               "each also taking warmup_steps=N[,warmup_begin_lr=R] (a linear ramp over the first N "
+                               "updates), e.g. cosine_steps:max_update=5000,final_lr=0.01,warmup_steps=500 or "
+                               "constant_steps:warmup_steps=500.",
+                               check=lambda v: None if v.partition(":")[0].strip().removesuffix("_steps")
+                               in LR_SCHEDULES else f"{v!r}: unknown schedule; use one of {', '.join(LR_SCHEDULES)} "
+                               "(per epoch), or one of them + _steps (per optimizer step)")
     lr_period: int = setting(1, "Epochs between step decays.", lower=1)
     lr_decay: float = setting(1.0, "Factor applied every lr_period epochs.", lower=0.0)
     steps_per_epoch: int = setting(0, "Cap on training steps per epoch (0 = the whole split).", lower=0)
     backup_steps: int = setting(0, "Also save the resumable training backup every N steps, not only at epoch "
                                 "ends (0 = epoch ends only).", lower=0, fingerprint=False)
+    fine_tune_epochs: int = setting(0, "Fine-tuning experiments: a second phase of N epochs after --epochs of the head "
+                                    "alone on a frozen backbone, training the backbone's last --trainable_layers "
+                                    "weighted layers too (BatchNorm stays in inference mode) at --lr x "
+                                    "--fine_tune_lr_factor; 0 = one phase, --trainable_layers trainable throughout.",
+                                    lower=0)
+    fine_tune_lr_factor: float = setting(0.1, "Fine-tuning experiments: the second phase's learning rate as a "
+                                         "fraction of --lr.", lower=0.0, upper=1.0)
+    final_fit: bool = setting(False, "After the Evaluator blesses the recipe on the held-out split, retrain it on "
+                              "every labelled example (train + eval; same settings, same seed) and push that model "
+                              "instead, as the book's Kaggle sections do before predicting.", fingerprint=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -419,11 +441,20 @@ def build_config(experiment: str, overrides: dict | None = None) -> Config:
         # preprocessing) belong to its model; the image size and channels stay the data's.
         tree["model"] = {k: v for k, v in tree["model"].items() if k not in (
             "kwargs", "normalize", "backbone", "weights", "keep_imagenet_top", "trainable_layers")}
+        tree["training"] = {k: v for k, v in tree.get("training", {}).items()
+                            if k not in ("fine_tune_epochs", "fine_tune_lr_factor")}
     fine_tuning = tree["model"].get("backbone") is not None
     for key in ("backbone", "weights", "keep_imagenet_top", "trainable_layers"):
         if overrides.get("model", {}).get(key) is not None and not fine_tuning:
             raise ConfigError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
+    for key in ("fine_tune_epochs", "fine_tune_lr_factor"):
+        if overrides.get("training", {}).get(key) is not None and not fine_tuning:
+            raise ConfigError(f"--{key} applies to fine-tuning experiments (dog_breeds), not {exp.name}")
     tree = merge(tree, overrides)
+    if tree.get("training", {}).get("fine_tune_epochs") and not tree["model"].get("trainable_layers"):
+        raise ConfigError("training.fine_tune_epochs (--fine_tune_epochs) needs --trainable_layers >= 1: the "
+                          "second phase trains the backbone's last N weighted layers (--fine_tune_epochs=0 for "
+                          "one phase)")
     tree["paths"] = {"pipeline_root": os.path.join("runs", exp.name),
                      "serving_model_dir": os.path.join("saved_models", exp.name),
                      **{k: v for k, v in tree.get("paths", {}).items() if v}}

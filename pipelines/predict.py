@@ -1,9 +1,11 @@
 """kcv-predict: classify (or detect objects in) a folder of images with a model kcv-train pushed.
 
-It runs the pushed SavedModel and writes a Kaggle submission CSV.
+It runs the pushed SavedModel and writes a Kaggle submission CSV, in the format the model was
+exported for (its `submission_format`: `id,label` for CIFAR-10, `id,<breed>...` probabilities in
+vocabulary order for dog breeds, as Kaggle's sample submissions have them).
 
   kcv-predict --model_dir=saved_models/resnet18_cifar10 --input_dir=DIR/test --output=submission.csv
-  kcv-predict ... --submission=probabilities     # dog-breed format: id + one column per class
+  kcv-predict ... --submission=probabilities     # override the model's format: id + one column per class
   kcv-predict ... --plot=grid.png                 # a few images with their top-3 classes
 
 Only TensorFlow's SavedModel loader runs the model: no kcv model code is involved.
@@ -23,8 +25,10 @@ flags.DEFINE_string("model_dir", None, "A pushed model folder saved_models/<name
 flags.DEFINE_integer("version", None, "Version to use (default: the highest).", lower_bound=1)
 flags.DEFINE_string("input_dir", None, "Folder of .png/.jpg/.jpeg images; the file stem is the id.")
 flags.DEFINE_string("output", None, "Submission CSV to write.")
-flags.DEFINE_enum("submission", "labels", ["labels", "probabilities"],
-                  "labels: `id,label` (Kaggle CIFAR-10); probabilities: `id,<class>...` (Kaggle dog breeds).")
+flags.DEFINE_enum("submission", None, ["labels", "probabilities"],
+                  "labels: `id,label` (Kaggle CIFAR-10); probabilities: `id,<class>...` (Kaggle dog breeds). "
+                  "Default: the format the model was exported for (kcv-train --submission; labels for models "
+                  "that do not say).")
 flags.DEFINE_string("plot", None, "Optional PNG: a grid of the first images with their top-3 classes.")
 flags.DEFINE_integer("batch_size", 64, "Images per call.", lower_bound=1)
 flags.DEFINE_integer("plot_count", 12, "Images in the --plot grid.", lower_bound=1)
@@ -39,6 +43,18 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 def fail(message: str) -> None:
     print(f"kcv-predict: error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def submission_format(loaded, override: str | None) -> tuple[str, str]:
+    """(format, where it came from): --submission, else the SavedModel's submission_format, else labels."""
+    if override:
+        return override, "--submission"
+    if hasattr(loaded, "submission_format"):
+        value = loaded.submission_format.numpy().decode()
+        if value in ("labels", "probabilities"):
+            return value, "the model's submission_format"
+        fail(f"the model's submission_format is {value!r}, not labels or probabilities: pass --submission")
+    return "labels", "the default (the model names no submission_format)"
 
 
 def resolve_version(model_dir: str, version: int | None) -> str:
@@ -166,6 +182,7 @@ def main(argv: list[str]) -> None:
     if not hasattr(loaded, "class_names"):
         fail(f"{version_dir} is neither a kcv classifier (class_names) nor a detector (num_detections)")
     class_names = [c.decode() for c in loaded.class_names.numpy()]
+    kind, why = submission_format(loaded, FLAGS.submission)
     paths = [path for _, path in images]
     probs = np.concatenate([out["probabilities"].numpy()
                             for out in predict_batches(fn, paths, FLAGS.batch_size, version_dir, progress_bar(paths))])
@@ -175,7 +192,7 @@ def main(argv: list[str]) -> None:
     tmp = FLAGS.output + ".tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        if FLAGS.submission == "labels":
+        if kind == "labels":
             writer.writerow(["id", "label"])
             for (stem, _), p in zip(images, probs):
                 writer.writerow([stem, class_names[int(p.argmax())]])
@@ -184,7 +201,7 @@ def main(argv: list[str]) -> None:
             for (stem, _), p in zip(images, probs):
                 writer.writerow([stem, *(f"{v:.6g}" for v in p)])
     os.replace(tmp, FLAGS.output)
-    print(f"wrote {len(images)} rows to {FLAGS.output} using {version_dir}")
+    print(f"wrote {len(images)} rows ({kind}: {why}) to {FLAGS.output} using {version_dir}")
     if FLAGS.plot:
         plot_grid(images[:FLAGS.plot_count], probs[:FLAGS.plot_count], class_names, FLAGS.plot)
         print(f"wrote {FLAGS.plot}")

@@ -3,7 +3,10 @@
 ML Metadata's idea without its server (`ml-metadata` has no build for this Python): a record says,
 for every component that ran, its status, timings, and the artifact folders it consumed (`inputs`)
 and produced (`outputs`) by name (`examples`, `transform`, `model`, `model_run`, `evaluation`,
-`blessing`, `pushed`), plus the run's config and the source fingerprint. Components receive their
+`blessing`, `final_model`, `final_model_run`, `pushed`), plus the run's config and the source
+fingerprint. With --final_fit a `FinalFit` entry (the Trainer's code, run after the Evaluator)
+names the validated `model` among its inputs and the refit `final_model` among its outputs, and
+the Pusher's inputs name both: which model was validated and which was pushed. Components receive their
 inputs from the record, never by looking for "the newest folder": a run that starts with
 `--components=Evaluator,Pusher` continues a parent run (`--run_id`, default the newest complete
 record) and starts with exactly that run's artifacts.
@@ -37,6 +40,24 @@ def record_path(pipeline_root: str, run_id: str) -> str:
     return os.path.join(runs_dir(pipeline_root), f"{run_id}.json")
 
 
+def blessing_verdict(blessing: str) -> dict:
+    """The Evaluator's verdict in a blessing artifact: {"blessed", "model", "reason"}.
+
+    `model` is the model folder the verdict is on; the Trainer's final fit and the Pusher read it
+    from here (components never import each other). PipelineError when the folder holds neither file.
+    """
+    for name, blessed in (("BLESSED", True), ("NOT_BLESSED", False)):
+        path = os.path.join(blessing, name)
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    verdict = json.loads(f.read())
+            except ValueError as err:
+                raise PipelineError(f"blessing {path} is not valid JSON ({err})") from None
+            return {"blessed": blessed, "model": verdict.get("model"), "reason": verdict.get("reason", "")}
+    raise PipelineError(f"{blessing} holds no BLESSED or NOT_BLESSED file: run the Evaluator first")
+
+
 def newest_complete(pipeline_root: str, needs: tuple[str, ...] = ()) -> str | None:
     """The run id of the newest complete record holding the artifacts `needs` (ids sort by start time)."""
     folder = runs_dir(pipeline_root)
@@ -63,14 +84,17 @@ class RunRecord:
     # ---- creation ------------------------------------------------------------------------------
     @classmethod
     def create(cls, pipeline_root: str, run_id: str, config: dict, components: tuple[str, ...],
-               parent: "RunRecord | None" = None, inherit: tuple[str, ...] | None = None) -> "RunRecord":
+               parent: "RunRecord | None" = None, inherit: tuple[str, ...] | None = None,
+               steps: tuple[str, ...] | None = None) -> "RunRecord":
         """A new running record; with `parent`, its source fingerprint and artifacts carry over
-        (only those named in `inherit`, when given: what comes before the components rerun)."""
+        (only those named in `inherit`, when given: what comes before the components rerun).
+        `steps`: what will run, in order, when it differs from `components` (the final fit)."""
         inherited = {} if parent is None else {k: v for k, v in parent.artifacts.items()
                                                if inherit is None or k in inherit}
         data = {
             "run_id": run_id, "experiment": config.get("experiment"), "status": RUNNING,
             "started": _now(), "finished": None, "components_requested": list(components),
+            "steps": list(steps if steps is not None else components),
             "parent_run": parent.run_id if parent else None,
             "artifacts": inherited,
             "source_fingerprint": parent.data.get("source_fingerprint") if parent else None,

@@ -6,10 +6,12 @@ experiment's data and pushes a SavedModel that TF Serving loads.
   kcv-train --experiment=resnet18_cifar10                       # embedded data, book settings
   kcv-train --experiment=resnet18_cifar10 --data_dir=DIR        # a Kaggle CIFAR-10 folder
   kcv-train --experiment=resnet18_cifar10 --components=Evaluator,Pusher [--run_id=ID]
+  kcv-train --experiment=resnet18_cifar10 --data_dir=DIR --final_fit   # push the recipe refit on train + eval
   kcv-train --list_experiments
 
 Every run writes <pipeline_root>/runs/<run_id>.json (pipelines/run_record.py). Exit status: 0 the
-model was pushed (or is already served), 3 the Evaluator refused it (nothing pushed), 1 an error.
+model was pushed (or is already served), 3 the Evaluator refused it (nothing pushed, and with
+--final_fit nothing refit), 1 an error.
 TensorFlow is imported only after the flags parse, so --help answers at once.
 """
 from __future__ import annotations

@@ -52,3 +52,35 @@ def split_random(n: int, valid_ratio: float, seed: int = 0) -> tuple[list[int], 
     n_valid = max(1, math.floor(n * valid_ratio))
     order = np.random.default_rng(seed).permutation(n)
     return sorted(order[n_valid:].tolist()), sorted(order[:n_valid].tolist())
+
+
+def sample_per_class(ids: Sequence[str], labels: Sequence[str], n: int, seed: int = 0) -> list[int]:
+    """Indices of a seeded sample of `n` labelled examples, spread as evenly over the classes as they allow.
+
+    Every class gets floor(n / K) or one more (classes drawn by the seed get the extra ones); a
+    class with fewer examples gives all of them and the rest is spread over the others. Within a
+    class the choice is seeded and independent of the order the source lists examples in (ids are
+    sorted first). Returns sorted indices. DataError when there are fewer than `n` examples.
+    """
+    if n < 1:
+        raise DataError(f"sample size must be >= 1, got {n}")
+    if n > len(ids):
+        raise DataError(f"asked for {n} labelled examples, the data has {len(ids)}")
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for index in sorted(range(len(ids)), key=lambda i: ids[i]):
+        by_class[labels[index]].append(index)
+    rng = np.random.default_rng(seed)
+    classes = sorted(by_class)
+    quota = dict.fromkeys(classes, 0)
+    order = [classes[i] for i in rng.permutation(len(classes))]  # who gets the extras: seeded
+    left = n
+    while left:  # round robin: one more per class and round, capped by what each class has
+        for c in order:
+            if left and quota[c] < len(by_class[c]):
+                quota[c] += 1
+                left -= 1
+    chosen = []
+    for c in classes:
+        members = by_class[c]
+        chosen.extend(members[j] for j in rng.permutation(len(members))[:quota[c]])
+    return sorted(chosen)

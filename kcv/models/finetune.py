@@ -47,7 +47,10 @@ Second phase: `unfreeze(model, n)` (or `trainable_layers=n` at build time) makes
 backbone layers that hold weights trainable, for a short run with a smaller learning rate (e.g.
 a tenth of the head's). The backbone still runs in inference mode, so its batch-norm layers keep
 their ImageNet statistics and only their scale/offset can move. Compile again after changing
-trainability.
+trainability. kcv-train runs both phases with --fine_tune_epochs (pipelines/components/trainer.py:
+phase 1 builds with trainable_layers=0, phase 2 builds with trainable_layers=n, takes phase 1's
+weights and compiles at --lr x --fine_tune_lr_factor); `weighted_layers` is what n counts, e.g.
+ResNet-50's last block conv5_block3 is its last 6 (7 with the kept ImageNet output layer).
 
 Random init (weights="none") is for tests and offline smoke runs only: the frozen network then
 extracts noise, and MobileNetV3 / EfficientNet in inference mode shrink it to ~1e-10 / ~1e-6,

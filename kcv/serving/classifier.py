@@ -4,8 +4,10 @@ Signatures (both return the same dict):
   serving_default: image_bytes  tf.string [None]          PNG/JPEG/GIF/BMP, any size up to max_image_pixels
   serving_images:  images       tf.uint8  [None, H, W, C] already at the model's size
   -> probabilities float32 [None, K], classes int64 [None], class_names string [None]
-The loaded object also carries `class_names` (string [K]): the vocabulary, in output order, and
-`max_image_pixels` (int64 scalar): the limit serving_default enforces.
+The loaded object also carries `class_names` (string [K]): the vocabulary, in output order,
+`max_image_pixels` (int64 scalar): the limit serving_default enforces, and `submission_format`
+(string scalar): the Kaggle submission kcv-predict writes with it by default, "labels"
+(`id,label`, CIFAR-10) or "probabilities" (`id,<class_names>...`, dog breeds).
 Decoding, resizing and normalisation all run inside the graph; the model is called with
 training=False so no augmentation or dropout survives export.
 Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
@@ -27,6 +29,7 @@ from kcv.serving.image_header import guarded_decode
 
 DEFAULT_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
+SUBMISSION_FORMATS = ("labels", "probabilities")
 
 
 def build_classifier_archive(
@@ -36,23 +39,30 @@ def build_classifier_archive(
     channels: int = 3,
     resize_mode: str = "stretch",
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    submission_format: str = "labels",
 ) -> keras.export.ExportArchive:
     """An ExportArchive with the two signatures above. `model` maps float [0, 255] images to logits.
 
     serving_default refuses (InvalidArgumentError, before decoding) images over `max_image_pixels`.
+    submission_format: one of SUBMISSION_FORMATS, recorded as `loaded.submission_format`.
     """
     if int(max_image_pixels) < 1:
         raise ValueError(f"export_classifier: max_image_pixels must be >= 1, got {max_image_pixels}")
+    if submission_format not in SUBMISSION_FORMATS:
+        raise ValueError(f"export_classifier: submission_format must be one of {', '.join(SUBMISSION_FORMATS)}, "
+                         f"got {submission_format!r}")
     height, width = int(image_size[0]), int(image_size[1])
     num_classes = len(class_names)
     archive = keras.export.ExportArchive()
     archive.track(model)
     names = tf.Variable(list(class_names), trainable=False, dtype=tf.string, name="class_names")
     limit = tf.Variable(int(max_image_pixels), trainable=False, dtype=tf.int64, name="max_image_pixels")
+    submission = tf.Variable(submission_format, trainable=False, dtype=tf.string, name="submission_format")
     # ExportArchive exposes no public way to attach a plain resource; these attributes are what
     # `tf.saved_model.load(path).class_names` / `.max_image_pixels` return.
     archive._tf_trackable.class_names = names
     archive._tf_trackable.max_image_pixels = limit
+    archive._tf_trackable.submission_format = submission
 
     def empty() -> dict[str, tf.Tensor]:
         return {"probabilities": tf.zeros([0, num_classes]), "classes": tf.zeros([0], tf.int64),
@@ -84,12 +94,13 @@ def build_classifier_archive(
 
 def export_classifier(model: keras.Model, path: str, class_names: Sequence[str], image_size: tuple[int, int],
                       channels: int = 3, resize_mode: str = "stretch",
-                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> str:
+                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, submission_format: str = "labels") -> str:
     """Write the classifier SavedModel to `path` atomically; returns `path`.
 
     Guarded: serving_default refuses, from the header and before decoding, images whose width x
     height exceeds `max_image_pixels` (recorded as `loaded.max_image_pixels`) or whose header is
-    not PNG/JPEG/GIF/BMP; empty batches answer empty outputs.
+    not PNG/JPEG/GIF/BMP; empty batches answer empty outputs. `submission_format` ("labels" or
+    "probabilities") is what kcv-predict writes with this model unless told otherwise.
     """
     return write_archive(build_classifier_archive(model, class_names, image_size, channels, resize_mode,
-                                                  max_image_pixels), path)
+                                                  max_image_pixels, submission_format), path)

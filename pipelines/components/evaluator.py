@@ -10,6 +10,12 @@ precision_recall.png (detectors) and tensorboard/ with the scalar metrics (tags
 evaluation/<metric>, primary/<metric>, per_class_accuracy/<class>) and the report pictures
 (report/confusion_matrix, report/precision_recall), all at step 0. Scoring the eval split shows
 a progress line (pipelines.progress).
+
+A served final fit (--final_fit: its SavedModel carries assets.extra/kcv_lineage.json) trained on
+every labelled example, so scoring it on an eval split would flatter it. When it was refit on
+these very examples (same examples fingerprint) its baseline is the held-out score its recipe got
+before the refit (recorded in the lineage file); on other examples it is not compared (the
+--min_accuracy bar still applies) and the metrics say why.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pipelines.progress import Progress
 INPUTS = ("examples", "model")
 OUTPUTS = ("evaluation", "blessing")
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
+LINEAGE = os.path.join("assets.extra", "kcv_lineage.json")  # what the Trainer's final fit writes beside a SavedModel
 
 
 def last_pushed_version(serving_model_dir: str) -> str | None:
@@ -55,11 +62,39 @@ def _baseline(task, cfg, examples: str, vocabulary: list[str]) -> dict | None:
     pushed = last_pushed_version(cfg.paths.serving_model_dir)
     if not pushed:
         return None
+    final = final_fit_baseline(pushed, examples)
+    if final is not None:
+        return {**final, "version_dir": pushed}
     try:
         baseline = task.evaluate(pushed, cfg, examples, vocabulary)
     except Exception as err:  # an incompatible older model is reported, not fatal
         baseline = {"comparable": False, "reason": f"could not score it: {type(err).__name__}"}
     return {**baseline, "version_dir": pushed}
+
+
+def final_fit_baseline(version_dir: str, examples: str) -> dict | None:
+    """The baseline of a served final fit (None: the version is not one, score it as usual)."""
+    path = os.path.join(version_dir, LINEAGE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            lineage = json.load(f)
+        with open(os.path.join(examples, "counts.json")) as f:
+            mine = json.load(f).get("fingerprint")
+    except (OSError, ValueError) as err:
+        return {"comparable": False, "final_fit": True, "reason": f"unreadable lineage ({type(err).__name__})"}
+    if not lineage.get("final_fit"):
+        return None
+    validated = lineage.get("validated") or {}
+    key = validated.get("primary_metric")
+    if mine is not None and lineage.get("examples_fingerprint") == mine and key in validated:
+        return {"comparable": True, "final_fit": True, "primary_metric": key, key: validated[key],
+                "reason": "the served version is a final fit on these examples: its recipe's held-out score "
+                          "before the refit"}
+    return {"comparable": False, "final_fit": True,
+            "reason": "the served version is a final fit on other examples (it may have trained on this eval "
+                      "split): not compared"}
 
 
 def _eval_count(examples: str) -> int:

@@ -9,6 +9,11 @@ killed push (its lock died with it) and is removed; no other Pusher's temporary 
 A model whose SavedModel fingerprint equals the newest version's is not pushed again ("already
 served as version N"). A model the Evaluator refused raises NotBlessedError (kcv-train exit 3).
 
+With --final_fit the Pusher also consumes `final_model` (the runner's FinalFit step: the blessed
+recipe retrained on train + eval) and pushes that instead, after checking that it is the refit of
+the very model the blessing is on; the record's inputs name both, pushed.json says which was
+validated (`validated_model`) and which was pushed (`model`).
+
 models.config (TF Serving's --model_config_file, default the folder holding the model folders)
 lists every model pushed there, with base_path <--serving_base_path>/<name>; it is rewritten
 whole under a lock of its folder.
@@ -24,11 +29,17 @@ from absl import logging
 
 from pipelines import artifacts
 from pipelines.components import Result
+from pipelines.run_record import blessing_verdict
 
 INPUTS = ("model", "blessing")
 OUTPUTS = ("pushed",)
 MODELS_CONFIG = "models.config"
 LOCK = ".push.lock"
+
+
+def inputs(cfg) -> tuple[str, ...]:
+    """What this run's Pusher consumes: with --final_fit also the final model it pushes."""
+    return INPUTS + (("final_model",) if cfg.training.final_fit else ())
 
 
 def models_config_path(cfg) -> str:
@@ -76,16 +87,25 @@ def write_models_config(path: str, name: str, base_path: str) -> str:
 def blessed_reason(blessing: str, model_dir: str | None = None) -> str:
     """The Evaluator's reason; PipelineError when the model was not blessed (or, given
     `model_dir`, when the blessing is a verdict on another model)."""
-    if os.path.exists(os.path.join(blessing, "BLESSED")):
-        with open(os.path.join(blessing, "BLESSED")) as f:
-            verdict = json.loads(f.read())
-        if model_dir is not None and os.path.abspath(verdict["model"]) != os.path.abspath(model_dir):
-            raise artifacts.PipelineError(f"the blessing {blessing} is for {verdict['model']}, not {model_dir}: "
-                                          "run the Evaluator on this model first")
-        return verdict["reason"]
-    with open(os.path.join(blessing, "NOT_BLESSED")) as f:
-        reason = json.loads(f.read())["reason"]
-    raise artifacts.NotBlessedError(f"model not blessed, nothing pushed: {reason}")
+    verdict = blessing_verdict(blessing)
+    if not verdict["blessed"]:
+        raise artifacts.NotBlessedError(f"model not blessed, nothing pushed: {verdict['reason']}")
+    if model_dir is not None and os.path.abspath(verdict["model"] or "") != os.path.abspath(model_dir):
+        raise artifacts.PipelineError(f"the blessing {blessing} is for {verdict['model']}, not {model_dir}: "
+                                      "run the Evaluator on this model first")
+    return verdict["reason"]
+
+
+def check_final_model(final_model: str, validated: str) -> None:
+    """PipelineError unless `final_model` is the final fit of `validated` (its training summary says so)."""
+    try:
+        with open(os.path.join(final_model, "training_summary.json")) as f:
+            refit_of = json.load(f).get("refit_of")
+    except (OSError, ValueError) as err:
+        raise artifacts.PipelineError(f"{final_model} has no readable training_summary.json ({err})") from None
+    if refit_of is None or os.path.abspath(refit_of) != os.path.abspath(validated):
+        raise artifacts.PipelineError(f"the final model {final_model} is the refit of {refit_of}, not of the blessed "
+                                      f"{validated}: rerun the final fit (--final_fit)")
 
 
 def fingerprint(saved_model_dir: str) -> str | None:
@@ -118,8 +138,12 @@ def push(source: str, target_root: str, tag: str) -> tuple[int, bool]:
 
 
 def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
-    model_dir = inputs["model"]
-    blessed_reason(inputs["blessing"], model_dir)
+    validated = inputs["model"]
+    blessed_reason(inputs["blessing"], validated)
+    model_dir = validated
+    if cfg.training.final_fit:
+        check_final_model(inputs["final_model"], validated)
+        model_dir = inputs["final_model"]
     target_root = cfg.paths.serving_model_dir
     version, already = push(os.path.join(model_dir, "Format-Serving"), target_root, run_id)
     name = os.path.basename(os.path.abspath(target_root))
@@ -129,10 +153,14 @@ def run(cfg, task, inputs: dict[str, str], run_id: str) -> Result:
     pushed_to = os.path.join(target_root, str(version))
     with artifacts.Publish(cfg.paths.pipeline_root, artifacts.PUSHED, run_id) as out:
         with open(os.path.join(out, "pushed.json"), "w") as f:
-            json.dump({"model": model_dir, "pushed_to": pushed_to, "version": version, "already_served": already,
+            json.dump({"model": model_dir, "validated_model": validated, "final_fit": model_dir != validated,
+                       "pushed_to": pushed_to, "version": version, "already_served": already,
                        "models_config": config_path}, f, indent=2)
     summary = (f"already served as version {version} ({pushed_to}): same SavedModel fingerprint, nothing copied"
                if already else f"pushed version {version} to {pushed_to}")
+    if model_dir != validated:
+        summary += f" (the final fit {model_dir} of the validated {validated})"
     logging.info("Pusher: %s", summary)
     return Result({"pushed": os.path.join(artifacts.artifact_dir(cfg.paths.pipeline_root, artifacts.PUSHED), run_id)},
-                  summary, info={"version": version, "pushed_to": pushed_to, "already_served": already})
+                  summary, info={"version": version, "pushed_to": pushed_to, "already_served": already,
+                                 "pushed_model": model_dir, "validated_model": validated})

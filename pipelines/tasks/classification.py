@@ -88,7 +88,8 @@ class Classification(Task):
 
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
         return export_classifier(model, path, vocabulary, input_size(model), model.input_shape[-1],
-                                 cfg.data.resize_mode, max_image_pixels=cfg.data.max_image_pixels)
+                                 cfg.data.resize_mode, max_image_pixels=cfg.data.max_image_pixels,
+                                 submission_format=cfg.model.submission)
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
                  progress=None) -> dict:

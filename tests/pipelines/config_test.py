@@ -116,3 +116,18 @@ def test_a_named_source_replaces_the_embedded_data():
     assert cfg.data.source == "tfds:cifar10" and cfg.data.embedded == "" and cfg.data.data_dir is None
     assert cfg.data.embedded_examples == 1000  # the preset's embedded-only size is not applied
     assert build_config("resnet18_cifar10").data.embedded == "shapes_kaggle_cifar10"
+
+
+def test_two_phase_fine_tuning_settings():
+    cfg = build_config("dog_breeds")
+    assert (cfg.training.fine_tune_epochs, cfg.training.fine_tune_lr_factor, cfg.model.trainable_layers) == (4, 0.1, 7)
+    assert cfg.model.submission == "probabilities" and build_config("resnet18_cifar10").model.submission == "labels"
+    with pytest.raises(ConfigError, match="--fine_tune_epochs applies to fine-tuning experiments"):
+        build_config("resnet18_cifar10", {"training": {"fine_tune_epochs": 2}})
+    with pytest.raises(ConfigError, match=r"--fine_tune_epochs\) needs --trainable_layers >= 1"):
+        build_config("dog_breeds", {"model": {"trainable_layers": 0}})
+    assert build_config("dog_breeds", {"model": {"trainable_layers": 0},
+                                       "training": {"fine_tune_epochs": 0}}).training.fine_tune_epochs == 0
+    other = build_config("dog_breeds", {"model": {"name": "simple_cnn"}})  # another model: no phases
+    assert other.training.fine_tune_epochs == 0 and other.model.backbone is None
+    assert "final_fit" not in json.dumps(cfg.fingerprinted())  # refitting does not change the validated training

@@ -1,4 +1,5 @@
-"""kcv-predict on a pushed model: Kaggle submission formats, numeric id order, plot, clear errors."""
+"""kcv-predict on a pushed model: Kaggle submission formats (the model's own, or --submission), numeric id
+order, plot, clear errors. The dog-breed default (probabilities) is tests/pipelines/dog_breeds_test.py."""
 import csv
 import os
 import subprocess
@@ -32,7 +33,8 @@ def test_labels_submission_sorted_numerically_with_plot(pipeline_run, tmp_path):
                       f"--output={out_csv}", f"--plot={plot}", "--batch_size=2")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = list(csv.reader(open(out_csv)))
-    assert rows[0] == ["id", "label"]
+    assert rows[0] == ["id", "label"]  # the CIFAR-10 model's own submission format, without --submission
+    assert "(labels: the model's submission_format)" in out.stdout
     assert [r[0] for r in rows[1:]] == ["1", "2", "3", "10", "11"]
     # Not a terminal: one progress line per 10% step reached (batches of 2, 2, 1 of 5 images).
     progress = [line for line in out.stdout.splitlines() if line.startswith("kcv-predict: ")]
@@ -137,3 +139,16 @@ def test_a_truncated_image_is_one_line_and_leaves_no_csv(pipeline_run, tmp_path)
                       f"--output={out_csv}")
     assert out.returncode == 1 and not out_csv.exists(), out.stderr[-2000:]
     assert "refused an image" in _error(out)
+
+
+def test_submission_format_is_the_flag_else_the_models_else_labels():
+    from types import SimpleNamespace
+
+    from pipelines.predict import submission_format
+
+    def model(value):
+        return SimpleNamespace(submission_format=SimpleNamespace(numpy=lambda: value))
+
+    assert submission_format(model(b"probabilities"), None) == ("probabilities", "the model's submission_format")
+    assert submission_format(model(b"probabilities"), "labels") == ("labels", "--submission")
+    assert submission_format(SimpleNamespace(), None)[0] == "labels"  # exported before models said

@@ -1,5 +1,6 @@
 """Resuming after a failure through the pipeline: reproducible examples, the data order after a skip,
-an interrupted Trainer rerun, a leftover Pusher temporary, and (large) kill -9 of kcv-train.
+an interrupted Trainer rerun (one phase, and (large) in the second of two fine-tuning phases), a
+leftover Pusher temporary, and (large) kill -9 of kcv-train.
 The Backup itself (checkpoint contents, resume in loop.train, damaged files) is tested in loop_test.py."""
 import json
 import os
@@ -112,6 +113,37 @@ def test_interrupted_trainer_rerun_resumes_to_the_same_weights(prepared, monkeyp
     b = keras.saving.load_model(os.path.join(resumed, "model.keras"))
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wb, wa)
+    assert not backups()
+
+
+@pytest.mark.large  # three two-phase trainings of a small backbone: ~1 minute on 2 idle cores
+def test_a_trainer_killed_in_its_second_phase_resumes_that_phase(tmp_path, monkeypatch):
+    """Two fine-tuning phases, each with its own backup: the rerun restores phase 1 at its end (no
+    step retrained) and phase 2 where it was, to the weights of the uninterrupted run."""
+    cfg = build_config("dog_breeds", {
+        "paths": {"pipeline_root": str(tmp_path / "runs"), "serving_model_dir": str(tmp_path / "saved")},
+        "model": {"backbone": "mobilenet_v3_small", "weights": "none", "image_size": [32, 32],
+                  "keep_imagenet_top": False, "trainable_layers": 2},
+        "data": {"embedded_examples": 40, "augment": "flip"},
+        "training": {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 8, "backup_steps": 2},
+        "runtime": {"deterministic": True}})
+    inputs = run_pipeline(cfg.replace(components=["ExampleGen", "Transform"])).artifacts
+    model_run = os.path.join(cfg.paths.pipeline_root, "Trainer", "model_run")
+
+    def backups():
+        return sorted(d for d in os.listdir(model_run) if d.startswith("backup")) if os.path.isdir(model_run) else []
+    reference = json.load(open(os.path.join(_train(cfg, inputs, "a-reference"), "training_summary.json")))
+    steps = reference["steps_per_epoch"]  # 35 training examples, batch 8: 4 steps a phase
+    assert [p["steps"] for p in reference["phases"]] == [steps, steps] and not backups()
+    stop = Interrupt(steps + 3)  # one callback object across both phases: killed after phase 2's step 3
+    monkeypatch.setattr(classification.Classification, "callbacks", lambda self, *args: [stop])
+    with pytest.raises(Killed):
+        _train(cfg, inputs, "b-interrupted")
+    assert len(backups()) == 2  # phase 1's (at its end) and phase 2's (at its step 2)
+    monkeypatch.undo()
+    resumed = json.load(open(os.path.join(_train(cfg, inputs, "c-resumed"), "training_summary.json")))
+    assert [p["resumed_from_step"] for p in resumed["phases"]] == [steps, 2]
+    assert resumed["weights_sha256"] == reference["weights_sha256"]
     assert not backups()
 
 

@@ -10,7 +10,11 @@ from pipelines.runner import run_pipeline, upstream_artifacts
 def test_a_continued_run_inherits_only_what_comes_before_its_first_component():
     assert upstream_artifacts(("ExampleGen",)) == ()
     assert upstream_artifacts(("Trainer", "Pusher")) == ("examples", "transform")
-    assert upstream_artifacts(("Pusher",)) == ("examples", "transform", "model", "model_run", "evaluation", "blessing")
+    assert upstream_artifacts(("Pusher",)) == ("examples", "transform", "model", "model_run", "evaluation", "blessing",
+                                               "final_model", "final_model_run")
+    # with --final_fit a Pusher-only run refits first: it does not inherit its parent's final model
+    assert upstream_artifacts(("FinalFit", "Pusher")) == ("examples", "transform", "model", "model_run", "evaluation",
+                                                         "blessing")
 
 
 def test_a_retrained_model_is_not_pushed_on_its_parents_blessing(pipeline_copy):

@@ -149,3 +149,29 @@ def test_embedded_shapes_are_deterministic_and_not_colour_coded():
     centroids = np.stack([mean[:800][labels[:800] == c].mean(axis=0) for c in range(10)])
     pred = np.argmin(((mean[800:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (pred == labels[800:]).mean() < 0.25  # chance is 0.10; a small CNN gets far more
+
+
+def test_sample_per_class_is_even_seeded_and_capped_by_small_classes():
+    from collections import Counter
+
+    from kcv.data.split import sample_per_class
+
+    ids = [f"{i:03d}" for i in range(100)]
+    labels = ["a"] * 50 + ["b"] * 45 + ["c"] * 5
+    assert sample_per_class(ids, labels, 100) == list(range(100))
+    for n in (7, 31, 40, 90):
+        chosen = sample_per_class(ids, labels, n, seed=3)
+        counts = Counter(labels[i] for i in chosen)
+        assert len(chosen) == len(set(chosen)) == n and chosen == sorted(chosen)
+        big = [counts[c] for c in "ab"]
+        everyone = big + [counts["c"]]
+        assert max(big) - min(big) <= 1
+        assert max(everyone) - min(everyone) <= 1 or counts["c"] == 5  # c gives what it has, the others share
+    assert sample_per_class(ids, labels, 31, seed=1) == sample_per_class(ids, labels, 31, seed=1)
+    assert sample_per_class(ids, labels, 31, seed=1) != sample_per_class(ids, labels, 31, seed=2)
+    # the listing order of the source does not matter, only the ids
+    order = list(range(100))[::-1]
+    reversed_pick = sample_per_class([ids[i] for i in order], [labels[i] for i in order], 31, seed=1)
+    assert sorted(order[i] for i in reversed_pick) == sample_per_class(ids, labels, 31, seed=1)
+    with pytest.raises(DataError, match="asked for 101 labelled examples, the data has 100"):
+        sample_per_class(ids, labels, 101)

@@ -143,3 +143,12 @@ def test_saved_model_cli_lists_both_signatures(exported):
     assert out.returncode == 0, out.stderr[-1000:]
     assert "signature_def['serving_default']" in out.stdout and "signature_def['serving_images']" in out.stdout
     assert "inputs['image_bytes']" in out.stdout and "outputs['probabilities']" in out.stdout
+
+
+def test_submission_format_is_recorded_for_kcv_predict(exported, tmp_path):
+    model, path, _ = exported
+    assert tf.saved_model.load(path).submission_format.numpy() == b"labels"  # the default: Kaggle CIFAR-10
+    dogs = export_classifier(model, str(tmp_path / "dogs"), NAMES, (8, 8), submission_format="probabilities")
+    assert tf.saved_model.load(dogs).submission_format.numpy() == b"probabilities"
+    with pytest.raises(ValueError, match="submission_format must be one of labels, probabilities, got 'csv'"):
+        export_classifier(model, str(tmp_path / "bad"), NAMES, (8, 8), submission_format="csv")

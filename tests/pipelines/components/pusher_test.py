@@ -136,3 +136,14 @@ def test_the_same_model_again_is_already_served_not_a_new_version(pipeline_copy,
     assert c["already_served"] and c["version"] == 1 and c["summary"].startswith("already served as version 1")
     assert sorted(d for d in os.listdir(cfg.paths.serving_model_dir) if not d.startswith(".")) == ["1"]
     assert pusher.read_models_config(config) == {"resnet18_cifar10": "/srv/tf/resnet18_cifar10"}
+
+
+def test_a_final_model_must_be_the_refit_of_the_blessed_one(tmp_path):
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "training_summary.json").write_text(json.dumps({"refit_of": str(tmp_path / "model-a")}))
+    pusher.check_final_model(str(final), str(tmp_path / "model-a"))
+    with pytest.raises(PipelineError, match="is the refit of .*model-a, not of the blessed .*model-b"):
+        pusher.check_final_model(str(final), str(tmp_path / "model-b"))
+    with pytest.raises(PipelineError, match="has no readable training_summary.json"):
+        pusher.check_final_model(str(tmp_path / "nothing"), str(tmp_path / "model-a"))

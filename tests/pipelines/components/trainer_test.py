@@ -50,3 +50,18 @@ def test_training_curves_are_written_from_the_history(tmp_path):
     path = trainer.write_training_curves({"loss": [1.0, 0.5], "accuracy": [0.4, 0.7]}, str(tmp_path))
     assert path == str(tmp_path / "training_curves.png") and os.path.getsize(path) > 1000
     assert trainer.write_training_curves({"loss": []}, str(tmp_path / "none")) is None  # nothing trained
+
+
+def test_phases_one_by_default_two_with_fine_tune_epochs():
+    from pipelines.config import build_config
+
+    (one,) = trainer.plan_phases(build_config("resnet18_cifar10"))
+    assert one.index == 1 and one.cfg == build_config("resnet18_cifar10")
+    cfg = build_config("dog_breeds", {"model": {"weights": "none"}})
+    head, top = trainer.plan_phases(cfg)
+    assert (head.cfg.model.trainable_layers, head.cfg.training.epochs, head.cfg.training.lr) == (0, 10, 3.2e-3)
+    assert top.cfg.model.trainable_layers == 7 and top.cfg.training.epochs == 4
+    assert top.cfg.training.lr == pytest.approx(3.2e-4)
+    (only,) = trainer.plan_phases(build_config("dog_breeds", {"model": {"weights": "none"},
+                                                              "training": {"fine_tune_epochs": 0}}))
+    assert only.cfg.model.trainable_layers == 7  # one phase: the top layers train from the start

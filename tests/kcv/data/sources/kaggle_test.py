@@ -192,3 +192,69 @@ def test_test_split_is_unlabelled_so_no_eval_split(tmp_path):
     with open(os.path.join(src.root, "train", "1.png"), "rb") as f:
         assert train[0].encoded == f.read()  # the generator writes 8-bit RGB PNGs: stored as they are
     assert [e.label for e in train] == [r.label for r in src.records("train")]
+
+
+def _tree(root):
+    """{relative path: bytes} of every file under root."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            out[os.path.relpath(path, root)] = open(path, "rb").read()
+    return out
+
+
+def test_write_tiny_copies_a_seeded_even_sample_in_the_same_layout(tmp_path):
+    from kcv.data.sources.kaggle import write_tiny
+
+    source = kaggle_cifar10(_write_kaggle(tmp_path / "full", n=60, n_test=9))
+    counts = write_tiny(source, str(tmp_path / "tiny"), 20, 3, seed=5)
+    assert (counts["train"], counts["test"], counts["sample_submission"]) == (20, 3, "sampleSubmission.csv")
+    assert sorted(set(counts["per_class"].values())) in ([2], [1, 2], [2, 3])  # 10 classes, 2 each when they can
+    tiny = kaggle_cifar10(str(tmp_path / "tiny"))  # a valid Kaggle folder again
+    train = {r.id: r for r in source.records("train")}
+    assert len(tiny.records("train")) == 20 and len(tiny.records("test")) == 3
+    for r in tiny.records("train"):  # same ids, same labels, same bytes
+        assert r.label == train[r.id].label and open(r.path, "rb").read() == open(train[r.id].path, "rb").read()
+    rows = _rows(str(tmp_path / "tiny"))
+    assert rows[0] == ["id", "label"] and [r[0] for r in rows[1:]] == sorted((r[0] for r in rows[1:]), key=int)
+    sample = list(csv.reader(open(tmp_path / "tiny" / "sampleSubmission.csv")))
+    assert [r[0] for r in sample[1:]] == [r.id for r in tiny.records("test")]
+    # deterministic by seed; another seed draws other images; nothing left beside the output
+    write_tiny(source, str(tmp_path / "again"), 20, 3, seed=5)
+    assert _tree(tmp_path / "again") == _tree(tmp_path / "tiny")
+    write_tiny(source, str(tmp_path / "other"), 20, 3, seed=6)
+    assert _tree(tmp_path / "other") != _tree(tmp_path / "tiny")
+    assert sorted(os.listdir(tmp_path)) == ["again", "full", "other", "tiny"]
+
+
+def test_write_tiny_dog_layout_keeps_the_breed_column(tmp_path):
+    from kcv.data.sources.kaggle import write_tiny
+    from kcv.data.synthetic import dogs
+
+    root = dogs.write_kaggle_dog(str(tmp_path / "dogs"), n_train=12, n_test=4, num_breeds=3, seed=0)
+    write_tiny(kaggle_dog(root), str(tmp_path / "tiny"), 6, 2)
+    tiny = kaggle_dog(str(tmp_path / "tiny"))
+    assert len(tiny.records("train")) == 6 and tiny.labels() == kaggle_dog(root).labels()
+    assert next(csv.reader(open(tmp_path / "tiny" / "labels.csv"))) == ["id", "breed"]
+    header = next(csv.reader(open(tmp_path / "tiny" / "sample_submission.csv")))
+    assert header == ["id", *kaggle_dog(root).labels()]
+
+
+def test_write_tiny_refusals_are_one_line_and_write_nothing(tmp_path):
+    from kcv.data.sources.kaggle import write_tiny
+
+    source = kaggle_cifar10(_write_kaggle(tmp_path / "full", n=30, n_test=4))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("mine")
+    cases = [((str(tmp_path / "busy"), 5, 1), "exists and is not an empty folder"),
+             ((str(tmp_path / "full" / "train" / "t"), 5, 1), "inside the source's train/ folder"),
+             ((str(tmp_path / "a"), 31, 1), "has 30 labelled images, fewer than the 31 asked for"),
+             ((str(tmp_path / "b"), 5, 5), "test has 4 images, fewer than the 5 asked for")]
+    for args, message in cases:
+        with pytest.raises(DataError) as err:
+            write_tiny(source, *args)
+        assert message in _one_line(err)
+    assert sorted(os.listdir(tmp_path)) == ["busy", "full"] and os.listdir(tmp_path / "busy") == ["x"]
+    (tmp_path / "empty").mkdir()  # an empty folder is filled
+    assert write_tiny(source, str(tmp_path / "empty"), 5, 1)["train"] == 5
