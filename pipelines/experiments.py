@@ -8,6 +8,7 @@ loss over the batch, the preset converts and says so.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -42,6 +43,15 @@ def _add(exp: Experiment) -> None:
     EXPERIMENTS[exp.name] = exp
 
 
+def _variant(base: str, name: str, description: str, model_kwargs: dict, book: str | None = None) -> Experiment:
+    """A copy of experiment `base` under `name` that differs only in its builder keyword arguments."""
+    exp = EXPERIMENTS[base]
+    preset = copy.deepcopy(exp.preset)
+    preset["model"]["kwargs"] = dict(model_kwargs)
+    return dataclasses.replace(exp, name=name, description=description, preset=preset,
+                               embedded=copy.deepcopy(exp.embedded), book=exp.book if book is None else book)
+
+
 _add(Experiment(
     name="resnet18_cifar10",
     description="Kaggle CIFAR-10 with the book's slightly modified ResNet-18 (3x3 stem, no max-pool)",
@@ -72,6 +82,11 @@ _add(Experiment(
     embedded=dict(data=dict(embedded_examples=6000)),  # LeNet is cheap: 420 steps in ~1 minute
     book="val acc 0.876 scratch / 0.868 nn.BatchNorm (pt, read from the plot)",
 ))
+# Trained exactly as lenet_bn_fashion_mnist; only the BN layer differs (same momentum 0.9 / eps 1e-5).
+_add(_variant("lenet_bn_fashion_mnist", "lenet_keras_bn_fashion_mnist",
+              "The book's LeNet with Keras' BatchNormalization (the book's concise nn.BatchNorm version) on Fashion-MNIST",
+              {"batch_norm": "keras"},
+              book="val acc 0.868 nn.BatchNorm (pt, read from the plot); 0.876 from scratch"))
 _add(Experiment(
     name="resnet18_fashion_mnist",
     description="ResNet-18 (the book's 7x7 stem) on Fashion-MNIST resized to 96x96",
@@ -99,15 +114,20 @@ _add(Experiment(
     description="Kaggle dog-breed identification: a frozen ImageNet backbone with a new head (fine-tuning)",
     task="classification",
     preset=dict(
+        # Phase 2 (after the book's head-only phase): the backbone's last 7 weighted layers (ResNet-50's
+        # conv5_block3: 3 conv + 3 BatchNorm, and the 1000-way ImageNet output the book keeps) train too,
+        # 4 epochs at a tenth of the learning rate, BatchNorm in inference mode (the Keras
+        # transfer-learning guide's recipe). --fine_tune_epochs=0 gives the book's one phase.
         model=dict(name="finetune", kwargs={"head_units": 256}, backbone="resnet50", weights="imagenet",
-                   keep_imagenet_top=True, image_size=(224, 224), channels=3, normalize=False),
+                   keep_imagenet_top=True, image_size=(224, 224), channels=3, normalize=False,
+                   trainable_layers=7, submission="probabilities"),
         data=dict(source="kaggle_dog", embedded="dogs_kaggle", augment="imagenet", resize_mode="center_crop",
                   embedded_examples=300),
         # Book (pt): ResNet-34 (Keras has none: ResNet-50) with its 1000-way output kept, frozen, then
         # Dense 256 ReLU -> Dense 120; SGD momentum 0.9, lr 1e-4 and weight decay 1e-4 on the loss
         # SUMMED over batch 32 = lr 3.2e-3, weight decay 3.125e-6 on a mean loss; x0.9 every 2 epochs; 10 epochs.
         training=dict(epochs=10, batch_size=32, lr=3.2e-3, momentum=0.9, weight_decay=3.125e-6,
-                      lr_schedule="step", lr_period=2, lr_decay=0.9),
+                      lr_schedule="step", lr_period=2, lr_decay=0.9, fine_tune_epochs=4, fine_tune_lr_factor=0.1),
         # The book reports losses only (valid loss 1.545 on its tiny set), so no accuracy bar by default.
         evaluation=dict(min_accuracy=0.0),
     ),
@@ -146,35 +166,58 @@ _add(Experiment(
         model=dict(name="retinanet", kwargs={}, image_size=(128, 128), channels=3, normalize=False, nms="keras_cv"),
         data=dict(source="bananas", embedded="bananas", embedded_examples=1000, augment="none"),
         training=dict(epochs=10, batch_size=16, optimizer="adam", lr=1e-3),
-        evaluation=dict(min_accuracy=0.5),
+        evaluation=dict(min_accuracy=0.7),  # the embedded demo measured 0.96 (BUILD.md)
     ),
+    # On 2 CPU cores a step of 16 scenes takes ~1.6 s (~10 img/s): the embedded demo trains 8 epochs
+    # of 600 scenes (296 steps, ~9 minutes) so the whole run stays under 15 minutes.
+    embedded=dict(data=dict(embedded_examples=600), training=dict(epochs=8)),
     book="(not in the book: the keras-cv detector beside TinySSD; BUILD.md compares the two)",
 ))
 _add(Experiment(
     name="gan_gaussian",
-    description="The book's toy GAN: a linear generator learns the Gaussian X A + b",
+    description="The book's toy GAN (linear generator) trained to match the Gaussian X A + b on any seed",
+    task="gan_points",
+    preset=dict(
+        # The book's linear G and N(0, 0.02) init; D is the book's tanh MLP wider (16-8 instead of
+        # 5-3) and trained with the R1 gradient penalty, gamma 3 (Mescheder et al. 2018).
+        model=dict(name="gan_gaussian", kwargs={"r1_penalty": 3.0, "discriminator_units": [16, 8]}, channels=0),
+        data=dict(source="points_csv", embedded="toy_gaussian_points", embedded_examples=1000),
+        # The book's recipe (gan_gaussian_book) stalls once D goes flat. Here: Adam beta_1 0.5, batch 32,
+        # lr_D 0.05 / lr_G 0.002, both cosine-decayed to 3% over 160 epochs (4480 steps, twice the book's
+        # 2240). BUILD.md has the per-seed table (seeds 0-9).
+        training=dict(epochs=160, batch_size=32, optimizer="adam", lr=0.002, d_lr=0.05, adam_beta_1=0.5,
+                      lr_schedule="cosine:max_update=160,final_lr=6e-05"),
+        # Blessed when the sampled mean and covariance are both within 5% of the train points'
+        # (moments_score = 1 - the larger relative error >= 0.95); any such model is pushed.
+        evaluation=dict(min_accuracy=0.95, max_regression=0.05),
+    ),
+    book="loss_D 0.693, loss_G 0.693 at the end; data covariance [[1.01, 1.95], [1.95, 4.25]]",
+))
+_add(Experiment(
+    name="gan_gaussian_book",
+    description="The book's toy GAN exactly as the book trains it: a linear generator learns the Gaussian X A + b",
     task="gan_points",
     preset=dict(
         model=dict(name="gan_gaussian", kwargs={}, channels=0),
         data=dict(source="points_csv", embedded="toy_gaussian_points", embedded_examples=1000),
         # Book: 1000 points, batch 8, Adam lr_D 0.05 / lr_G 0.005, 20 epochs, all weights N(0, 0.02).
-        # The Evaluator blesses when the generator's mean and covariance are within 10% of the data's.
         # With this recipe the discriminator goes flat (loss 0.693, exactly the book's printed end
-        # state) around epoch 11 and the generator stops where it is: measured over seeds, about one
-        # in three ends within 10%. The preset pins seed 2, which does here (mean 5%, covariance 4.5%);
-        # other seeds are refused by the Evaluator rather than pushed.
+        # state) around epoch 11 and the generator stops where it is: measured over seeds 0-9, few
+        # end within 10% of the data's moments (BUILD.md). The Evaluator keeps the old 10% bar and
+        # refuses the others rather than pushing them.
         training=dict(epochs=20, batch_size=8, optimizer="adam", lr=0.005, d_lr=0.05, adam_beta_1=0.9),
-        evaluation=dict(min_accuracy=1.0, max_regression=1.0),
-        runtime=dict(seed=2),
+        evaluation=dict(min_accuracy=0.9, max_regression=0.1),
     ),
     book="loss_D 0.693, loss_G 0.693 at the end; data covariance [[1.01, 1.95], [1.95, 4.25]]",
 ))
 _add(Experiment(
     name="dcgan_pokemon",
-    description="The book's DCGAN on 64x64 sprites (a folder of images of any size, flat or in class folders)",
+    description="DCGAN on 64x64 sprites as the DCGAN paper: batch normalization in every D block except the input one",
+    # The book's networks and recipe, except that d_block1 has no BatchNorm (Radford et al.; the book's
+    # code normalises all four D blocks: dcgan_pokemon_book). kcv/models/dcgan.py has the difference.
     task="gan_images",
     preset=dict(
-        model=dict(name="dcgan", kwargs={}, image_size=(64, 64), channels=3),
+        model=dict(name="dcgan", kwargs={"discriminator_input_bn": False}, image_size=(64, 64), channels=3),
         data=dict(source="images", embedded="sprites", embedded_examples=1024),
         # Book (pt/mx): Adam lr 0.005, betas (0.5, 0.999), batch 256, 20 epochs; the tf tab 0.0005 for 40.
         # 0.005: the book's printed pt/mx results come from it, and with BN gamma drawn from N(0, 0.02)
@@ -188,6 +231,11 @@ _add(Experiment(
     embedded=dict(data=dict(embedded_examples=512), training=dict(batch_size=32, epochs=20)),
     book="pt loss_D 0.023, loss_G 7.359; tf tab (lr 0.0005, 40 epochs) loss_D 0.161, loss_G 4.254",
 ))
+
+
+_add(_variant("dcgan_pokemon", "dcgan_pokemon_book",
+              "The book's DCGAN exactly as its code: batch normalization in all four D blocks, the input one too",
+              {"discriminator_input_bn": True}))
 
 
 def get_experiment(name: str) -> Experiment:

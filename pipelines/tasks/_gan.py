@@ -1,5 +1,9 @@
 """What the two GAN tasks share: two Adam optimizers, the exported generator, per-epoch samples.
 
+Both optimizers follow --lr_schedule: G's from --lr, D's from --d_lr, so D's learning rate is
+d_lr/lr times G's at every step (a schedule's absolute rates, such as cosine's final_lr, are G's
+and are scaled by the same ratio for D).
+
 The Trainer drives `GAN.train_step` through pipelines.loop; the exported artifact is the
 generator (kcv.serving.generator); the Evaluator samples from the exported SavedModel and checks
 the samples against the real data (kcv.metrics.generators). The generator's input is noise, not
@@ -7,13 +11,38 @@ images, so a GAN has no validation loss worth reading.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+import dataclasses
+from typing import Any, ClassVar
 
 import keras
 
 from kcv.models import get_model
+from kcv.optim.schedules import parse_schedule_spec
 from kcv.serving.generator import export_generator
+from pipelines.optimizers import learning_rate
 from pipelines.tasks.base import Task, jsonable
+
+# Schedule parameters that are learning rates (not factors of the base rate): scaled for D.
+ABSOLUTE_LR_PARAMS = ("final_lr", "warmup_begin_lr", "stop_factor_lr")
+
+
+def _spec(name: str, params: dict[str, Any]) -> str:
+    """(name, params) back into --lr_schedule text (lists as a/b/c)."""
+    items = [f"{k}={'/'.join(str(x) for x in v) if isinstance(v, (list, tuple)) else repr(v)}"
+             for k, v in params.items()]
+    return f"{name}:{','.join(items)}" if items else name
+
+
+def gan_learning_rates(training, steps_per_epoch: int) -> tuple[Any, Any]:
+    """(D's, G's) learning rates: floats for a constant schedule, else Keras schedules of --lr_schedule."""
+    d_lr = training.d_lr or training.lr
+    name, params = parse_schedule_spec(training.lr_schedule)
+    if name == "constant" and not params:
+        return d_lr, training.lr
+    ratio = d_lr / training.lr
+    d_params = {k: v * ratio if k in ABSOLUTE_LR_PARAMS else v for k, v in params.items()}
+    d_training = dataclasses.replace(training, lr=d_lr, lr_schedule=_spec(name, d_params))
+    return learning_rate(d_training, steps_per_epoch), learning_rate(training, steps_per_epoch)
 
 
 class GanTask(Task):
@@ -25,11 +54,11 @@ class GanTask(Task):
 
     def compile_model(self, model: keras.Model, cfg, steps_per_epoch: int, jit_compile: bool) -> None:
         t = cfg.training
+        d_lr, g_lr = gan_learning_rates(t, steps_per_epoch)
         # The book's Adam: beta_2 0.999 and PyTorch's epsilon 1e-8; beta_1 per preset (DCGAN 0.5).
         model.compile(
-            d_optimizer=keras.optimizers.Adam(t.d_lr or t.lr, beta_1=t.adam_beta_1, beta_2=0.999, epsilon=1e-8,
-                                              name="d_adam"),
-            g_optimizer=keras.optimizers.Adam(t.lr, beta_1=t.adam_beta_1, beta_2=0.999, epsilon=1e-8, name="g_adam"),
+            d_optimizer=keras.optimizers.Adam(d_lr, beta_1=t.adam_beta_1, beta_2=0.999, epsilon=1e-8, name="d_adam"),
+            g_optimizer=keras.optimizers.Adam(g_lr, beta_1=t.adam_beta_1, beta_2=0.999, epsilon=1e-8, name="g_adam"),
             jit_compile=jit_compile,
         )
 
@@ -37,7 +66,12 @@ class GanTask(Task):
         return export_generator(model.generator, path, latent_dim=model.latent_dim, output=self.output)
 
 
-def checks(report: dict) -> dict:
-    """The Evaluator's view of a generator report: 1.0 when every check passed."""
-    return {"comparable": True, "primary_metric": GanTask.primary_metric,
+def checks(report: dict, **metrics: float) -> dict:
+    """The Evaluator's view of a generator report: checks_passed 1.0 when every check passed.
+
+    Extra `metrics` (name=value) join the top level; the primary metric is the first of them, else
+    checks_passed.
+    """
+    primary = next(iter(metrics), GanTask.primary_metric)
+    return {"comparable": True, "primary_metric": primary, **metrics,
             "checks_passed": 1.0 if report["ok"] else 0.0, "report": jsonable(report)}
