@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -43,6 +44,7 @@ def _prepared_tfds_cifar10(data_dir):
                                         ).download_and_prepare()
 
 
+@pytest.mark.large  # an end-to-end run (~1 minute or more on 2 cores)
 def test_a_prepared_tfds_cifar10_folder_trains_resnet18_cifar10(tmp_path):
     _prepared_tfds_cifar10(str(tmp_path / "tfds"))
     out = kcv_train("--source=tfds:cifar10", f"--data_dir={tmp_path / 'tfds'}", "--epochs=1", "--steps_per_epoch=1",
@@ -56,6 +58,7 @@ def test_a_prepared_tfds_cifar10_folder_trains_resnet18_cifar10(tmp_path):
     assert summary["steps_per_epoch"] == 1 and len(summary["history"]["loss"]) == 1
 
 
+@pytest.mark.large  # an end-to-end run (~1 minute or more on 2 cores)
 def test_cifar10_as_class_folders_trains_resnet18_cifar10(tmp_path):
     rng = np.random.default_rng(0)
     for name in CIFAR10:

@@ -16,6 +16,7 @@ def _run(args, cwd, timeout=2400):
                           timeout=timeout)
 
 
+@pytest.mark.large  # an end-to-end run (~1 minute or more on 2 cores)
 def test_small_detector_run_pushes_and_predicts_boxes(tmp_path):
     out = _run(["pipelines.train", "--experiment=tiny_ssd_bananas", "--embedded_examples=48", "--epochs=1",
                 "--batch_size=16", "--min_accuracy=0"], tmp_path)
