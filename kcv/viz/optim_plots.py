@@ -24,6 +24,16 @@ def _new_figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
     return fig
 
 
+def _finish_1d(fig: Figure, ax: Any, title: str | None) -> Figure:
+    """Axis labels x / f(x), the legend and the optional title of a 1-D plot."""
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.legend(loc="best", fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return fig
+
+
 def _evaluate(f: Callable[[Any], Any], points: np.ndarray) -> np.ndarray:
     """f on a float64 array (..., d) -> numpy (...)."""
     return np.asarray(f(np.asarray(points, dtype=np.float64)), dtype=np.float64)
@@ -47,12 +57,7 @@ def plot_trace_1d(f: Callable[[Any], Any], xs: np.ndarray, title: str | None = N
     ax = fig.add_subplot()
     ax.plot(grid, _evaluate(f, grid[:, None]), "-", color=CONTOUR_COLOR, label="f(x)")
     ax.plot(xs, _evaluate(f, xs[:, None]), "-o", color=PATH_COLOR, label="iterates")
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    ax.legend(loc="best", fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    return fig
+    return _finish_1d(fig, ax, title)
 
 
 def plot_trace_2d(f: Callable[[Any], Any], paths: Mapping[str, np.ndarray],
@@ -251,12 +256,7 @@ def plot_traces_1d(f: Callable[[Any], Any], paths: Mapping[str, np.ndarray], x_r
     for i, (label, xs) in enumerate(paths.items()):
         xs = np.asarray(xs, dtype=np.float64).reshape(-1)
         ax.plot(xs, _evaluate(f, xs[:, None]), "-o", color=colours[i % len(colours)], markersize=3, label=label)
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    ax.legend(loc="best", fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    return fig
+    return _finish_1d(fig, ax, title)
 
 
 def plot_convergence(curves: Mapping[str, np.ndarray], ylabel: str = "f(x_k) - f*", title: str | None = None
