@@ -239,3 +239,27 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_identical_weights(tmp
         np.testing.assert_array_equal(wb, wa)
     assert not state().exists()  # the successful rerun deleted the backup
     assert sorted(d for d in os.listdir(killed / "saved_models" / "m") if not d.startswith(".")) == ["1"]
+
+
+@pytest.mark.large  # three short RetinaNet trainings (keras-cv's model through the same loop): ~2 minutes
+def test_an_interrupted_retinanet_trainer_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from pipelines.tasks import detection
+
+    cfg = build_config("retinanet_bananas", {
+        "paths": {"pipeline_root": str(tmp_path / "runs"), "serving_model_dir": str(tmp_path / "saved_models" / "r")},
+        "data": {"embedded_examples": 40, "num_shards": 2}, "model": {"image_size": (64, 64)},
+        "training": {"epochs": 2, "batch_size": 8, "backup_steps": 2}})
+    cfg = cfg.replace(**{"model.kwargs": {"head_width": 8, "head_convs": 1}, "evaluation.min_accuracy": 0.0,
+                         "runtime.deterministic": True})
+    inputs = run_pipeline(cfg.replace(components=["ExampleGen", "Transform"])).artifacts
+    reference = _train(cfg, inputs, "a-reference")
+    # 5 steps per epoch: backups after steps 2, 4, 5 (epoch end), 6; interrupted after step 7
+    monkeypatch.setattr(detection.Detection, "callbacks", lambda self, *args: [Interrupt(7)])
+    with pytest.raises(Killed):
+        _train(cfg, inputs, "b-interrupted")
+    monkeypatch.undo()
+    resumed = _train(cfg, inputs, "c-resumed")
+    summary = json.load(open(os.path.join(resumed, "training_summary.json")))
+    ref_summary = json.load(open(os.path.join(reference, "training_summary.json")))
+    assert summary["resumed_from_step"] == 6
+    assert summary["weights_sha256"] == ref_summary["weights_sha256"]
