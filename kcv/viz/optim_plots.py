@@ -24,10 +24,10 @@ def _new_figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
     return fig
 
 
-def _finish_1d(fig: Figure, ax: Any, title: str | None) -> Figure:
-    """Axis labels x / f(x), the legend and the optional title of a 1-D plot."""
+def _finish_1d(fig: Figure, ax: Any, title: str | None, ylabel: str = "f(x)") -> Figure:
+    """Axis labels x / `ylabel`, the legend and the optional title of a 1-D plot."""
     ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="best", fontsize="small")
     if title:
         ax.set_title(title, fontsize="medium")
@@ -331,12 +331,7 @@ def plot_curvatures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: 
     for label, (xs, d2) in curves.items():
         ax.plot(xs, d2, label=label)
     ax.axhline(0.0, color="gray", linestyle=":")
-    ax.set_xlabel("x")
-    ax.set_ylabel("f''(x)")
-    ax.legend(loc="best", fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    return fig
+    return _finish_1d(fig, ax, title, ylabel="f''(x)")
 
 
 def plot_saddle_path(f: Callable[[Any], Any], xs: np.ndarray, alphas: np.ndarray,

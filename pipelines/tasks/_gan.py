@@ -11,7 +11,6 @@ images, so a GAN has no validation loss worth reading.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import keras
@@ -22,27 +21,14 @@ from kcv.serving.generator import export_generator
 from pipelines.optimizers import learning_rate
 from pipelines.tasks.base import Task, jsonable
 
-# Schedule parameters that are learning rates (not factors of the base rate): scaled for D.
-ABSOLUTE_LR_PARAMS = ("final_lr", "warmup_begin_lr", "stop_factor_lr")
-
-
-def _spec(name: str, params: dict[str, Any]) -> str:
-    """(name, params) back into --lr_schedule text (lists as a/b/c)."""
-    items = [f"{k}={'/'.join(str(x) for x in v) if isinstance(v, (list, tuple)) else repr(v)}"
-             for k, v in params.items()]
-    return f"{name}:{','.join(items)}" if items else name
-
-
 def gan_learning_rates(training, steps_per_epoch: int) -> tuple[Any, Any]:
-    """(D's, G's) learning rates: floats for a constant schedule, else Keras schedules of --lr_schedule."""
+    """(D's, G's) learning rates: floats for a constant schedule, else Keras schedules of --lr_schedule,
+    D's scaled by d_lr / lr at every step (pipelines.optimizers.learning_rate's base_lr)."""
     d_lr = training.d_lr or training.lr
     name, params = parse_schedule_spec(training.lr_schedule)
     if name == "constant" and not params:
         return d_lr, training.lr
-    ratio = d_lr / training.lr
-    d_params = {k: v * ratio if k in ABSOLUTE_LR_PARAMS else v for k, v in params.items()}
-    d_training = dataclasses.replace(training, lr=d_lr, lr_schedule=_spec(name, d_params))
-    return learning_rate(d_training, steps_per_epoch), learning_rate(training, steps_per_epoch)
+    return learning_rate(training, steps_per_epoch, base_lr=d_lr), learning_rate(training, steps_per_epoch)
 
 
 class GanTask(Task):
