@@ -1,0 +1,44 @@
+"""time_to_accuracy.py: exits 0 without the data; its fixed held-out split never overlaps training."""
+import argparse
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "benchmarks", "time_to_accuracy.py")
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("time_to_accuracy", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_the_data_it_says_so_and_exits_0(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, f"--data={tmp_path}/absent.tar.gz", f"--work_dir={tmp_path}/w"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "is not here; nothing to measure" in proc.stdout
+    assert not os.path.exists(tmp_path / "w")
+
+
+def test_fixed_split_is_files_4000_and_up_and_disjoint_from_training(tmp_path):
+    data = tmp_path / "cifar.tar.gz"
+    with tarfile.open(data, "w:gz") as tar:
+        for c in ("cat", "dog"):
+            for i in (0, 1, 2, 4000, 4001):
+                info = tarfile.TarInfo(f"train/{c}/{i:04d}.jpg")
+                payload = f"{c}{i}".encode()
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    args = argparse.Namespace(data=str(data), work_dir=str(tmp_path / "w"), train_images=4, test_images=4)
+    train_dir, test_dir = _module()._prepare(args)
+    listing = {d: {c: sorted(os.listdir(os.path.join(d, c))) for c in ("cat", "dog")} for d in (train_dir, test_dir)}
+    assert listing[train_dir] == {"cat": ["0000.jpg", "0001.jpg"], "dog": ["0000.jpg", "0001.jpg"]}
+    assert listing[test_dir] == {"cat": ["4000.jpg", "4001.jpg"], "dog": ["4000.jpg", "4001.jpg"]}
+    with open(os.path.join(test_dir, "dog", "4001.jpg"), "rb") as f:
+        assert f.read() == b"dog4001"
