@@ -21,7 +21,7 @@ from pipelines.artifacts import write_atomically
 
 COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
-LR_SCHEDULES = ("constant", "step", "factor", "multistep", "cosine", "exponential", "poly")
+LR_SCHEDULES = ("constant", "step", "factor", "multistep", "cosine", "exponential", "poly", "triangular")
 BACKBONES = ("resnet50", "resnet101", "resnet152", "densenet121", "mobilenet_v3_small", "mobilenet_v3_large",
              "efficientnet_b0")
 
@@ -83,9 +83,10 @@ class DataConfig:
                                     "decoding) that ExampleGen reads and the exported bytes signatures accept.",
                                     lower=1, fingerprint=False)
     augment: str = setting("none", "Training augmentation, in tf.data (never in the exported model): classifiers "
-                           "flip, cifar, imagenet; detectors boxes (keras-cv flip, jittered resize and colour "
+                           "flip, cifar (the book's crop + flip), translate (flip + 2-pixel reflected shifts, the fast "
+                           "recipes'), imagenet; detectors boxes (keras-cv flip, jittered resize and colour "
                            "jitter that move the boxes with the image); none. Checked against the task.",
-                           choices=("none", "flip", "cifar", "imagenet", "boxes"))
+                           choices=("none", "flip", "cifar", "translate", "imagenet", "boxes"))
     resize_mode: str = setting("stretch", "How images reach the model's size.", flag=False,
                                choices=("stretch", "center_crop"))
 
@@ -114,6 +115,9 @@ class ModelConfig:
                               "(recorded in the SavedModel as submission_format): labels = `id,label` (CIFAR-10), "
                               "probabilities = `id,<class>...` in vocabulary order (dog breeds).",
                               choices=("labels", "probabilities"), fingerprint=False)
+    test_time_flip: bool = setting(False, "Classifiers: the exported model (so serving and the Evaluator) averages "
+                                   "the logits of each image and its left-right mirror; twice the inference "
+                                   "cost. Training is unchanged.", fingerprint=False)
 
     def builder_kwargs(self, allow_download: bool) -> dict:
         """Keyword arguments for the registered builder: the preset's, plus the fine-tuning settings."""
@@ -135,14 +139,21 @@ class TrainingConfig:
     lr: float = setting(0.1, "Learning rate for the loss averaged over the batch.", lower=0.0)
     d_lr: float = setting(0.0, "GANs: the discriminator's learning rate (0 = same as --lr).", lower=0.0)
     momentum: float = setting(0.0, "SGD momentum.", lower=0.0, upper=1.0)
+    nesterov: bool = setting(False, "SGD: Nesterov momentum (the look-ahead gradient), as torch's and Keras' "
+                             "nesterov=True.")
+    label_smoothing: float = setting(0.0, "Classifiers: train against (1 - e) one-hot + e / classes (Szegedy et "
+                                     "al. 2016); 0 = the plain cross-entropy.", lower=0.0, upper=1.0)
     weight_decay: float = setting(0.0, "Weight decay added to the gradient, torch/mxnet style.", lower=0.0)
     adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
                                  lower=0.0, upper=1.0)
     lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...]. Counted in epochs (the "
                                f"book's, the rate changes only at epoch ends): {', '.join(LR_SCHEDULES)}, e.g. "
                                "cosine:max_update=20,final_lr=0.01,warmup_steps=5 (all in epochs); `step` takes "
-                               "--lr_period/--lr_decay. Counted in optimizer steps (updates, as Keras' own "
-                               "schedules): the same names with the suffix _steps, every time parameter in updates, "
+                               "--lr_period/--lr_decay; `triangular` (times in epochs, fractions allowed) moves on "
+                               "every update, a linear ramp to --lr over warmup_steps then down to final_lr at "
+                               "max_update, e.g. triangular:max_update=8,warmup_steps=2. Counted in optimizer "
+                               "steps (updates, as Keras' own schedules): the same names with the suffix _steps, every time "
+                               "parameter in updates, "
                                "each also taking warmup_steps=N[,warmup_begin_lr=R] (a linear ramp over the first N "
                                "updates), e.g. cosine_steps:max_update=5000,final_lr=0.01,warmup_steps=500 or "
                                "constant_steps:warmup_steps=500.",
@@ -455,6 +466,12 @@ def build_config(experiment: str, overrides: dict | None = None) -> Config:
         raise ConfigError("training.fine_tune_epochs (--fine_tune_epochs) needs --trainable_layers >= 1: the "
                           "second phase trains the backbone's last N weighted layers (--fine_tune_epochs=0 for "
                           "one phase)")
+    training = tree.get("training", {})
+    if training.get("nesterov") and (training.get("optimizer", "sgd") != "sgd" or not training.get("momentum")):
+        raise ConfigError("training.nesterov (--nesterov) needs --optimizer=sgd and --momentum > 0")
+    for section, key in (("training", "label_smoothing"), ("model", "test_time_flip")):
+        if tree.get(section, {}).get(key) and exp.task != "classification":
+            raise ConfigError(f"--{key} applies to classification experiments, not {exp.name} ({exp.task})")
     tree["paths"] = {"pipeline_root": os.path.join("runs", exp.name),
                      "serving_model_dir": os.path.join("saved_models", exp.name),
                      **{k: v for k, v in tree.get("paths", {}).items() if v}}

@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-AUGMENTATIONS = ("none", "flip", "cifar", "imagenet")
+AUGMENTATIONS = ("none", "flip", "cifar", "translate", "imagenet")
 
 
 def _uniform(seed: tf.Tensor, shape, lo: float, hi: float, salt: int) -> tf.Tensor:
@@ -42,6 +42,22 @@ def cifar_augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     x1 = tf.where(flip, x0 + side, x0)
     x2 = tf.where(flip, x0, x0 + side)
     return crop_resize(images, y0, x1, y0 + side, x2, size)
+
+
+def random_translate(images: tf.Tensor, seed: tf.Tensor, pad: int = 2) -> tf.Tensor:
+    """Shift each image by up to `pad` pixels each way, the border filled by reflection.
+
+    The fast CIFAR-10 recipes' (airbench, ResNet-9) translate: reflect-pad by `pad`, then take
+    a random (H, W) window per image, offsets uniform in {0, ..., 2*pad}. (B, H, W, C) -> same.
+    """
+    batch = tf.shape(images)[0]
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")  # (B, H+2p, W+2p, C)
+    offsets = tf.random.stateless_uniform((batch, 2), seed=seed + 5, minval=0, maxval=2 * pad + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(height)[None, :]  # (B, H)
+    cols = offsets[:, 1:] + tf.range(width)[None, :]  # (B, W)
+    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)  # (B, H, W+2p, C)
+    return tf.gather(shifted, cols, axis=2, batch_dims=1)  # (B, H, W, C)
 
 
 def crop_resize(images: tf.Tensor, y1, x1, y2, x2, out_size) -> tf.Tensor:
@@ -119,6 +135,8 @@ def augment_batch(name: str, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         return random_flip(images, seed)
     if name == "cifar":
         return cifar_augment(images, seed)
+    if name == "translate":  # flip + up to 2-pixel reflected shifts (the fast CIFAR-10 recipes)
+        return random_flip(random_translate(images, seed), seed)
     if name == "imagenet":  # the crop ran per image already; flip + jitter here
         return color_jitter(random_flip(images, seed), seed)
     raise ValueError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENTATIONS)}")

@@ -37,7 +37,8 @@ def classification_dataset(
     training: shuffle (seeded, reshuffled each epoch), augment, drop the last partial batch
     (the book's drop_last=True). Evaluation keeps every example in file order.
     augment: "cifar" (crop+flip, batched), "imagenet" (random resized crop per image, then
-    flip + colour jitter batched), "flip", or "none".
+    flip + colour jitter batched), "translate" (flip + 2-pixel reflected shifts, batched), "flip",
+    or "none".
     """
     if augment not in aug.AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; use one of {', '.join(aug.AUGMENTATIONS)}")

@@ -7,7 +7,7 @@ from kcv.layers._common import l2_regularizer
 
 
 def logits_dense(
-    num_classes: int, weight_decay: float = 0.0, name: str = "logits"
+    num_classes: int, weight_decay: float = 0.0, name: str = "logits", use_bias: bool = True
 ) -> keras.layers.Dense:
     """Dense(num_classes) with no activation: (N, D) -> (N, num_classes) logits.
 
@@ -19,6 +19,7 @@ def logits_dense(
     mixed = keras.mixed_precision.global_policy().compute_dtype in ("float16", "bfloat16")
     return keras.layers.Dense(
         num_classes,
+        use_bias=use_bias,
         kernel_regularizer=l2_regularizer(weight_decay),
         dtype="float32" if mixed else None,
         name=name,

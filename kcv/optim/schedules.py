@@ -5,7 +5,9 @@ Every schedule is a `keras.optimizers.schedules.LearningRateSchedule`: pass it a
 
 The book changes the learning rate once per *epoch*, so the book's schedules are written in epochs
 (`unit = "epoch"`): `epoch = step // steps_per_epoch` (integer division) and the rate is constant
-within an epoch. With the default `steps_per_epoch=1` such a schedule runs per step. Values are float32.
+within an epoch. One exception, `triangular` (the fast CIFAR-10 recipes' ramp up and down): its
+times are in epochs too, but it is evaluated at the fractional epoch step / steps_per_epoch, so it
+moves on every update. With the default `steps_per_epoch=1` such a schedule runs per step. Values are float32.
 
 Per-step schedules: every name also exists as `NAME_steps` (`unit = "step"`, class PerStepSchedule),
 the same formula counted in optimizer updates, as Keras' own LearningRateSchedules count: update k
@@ -236,6 +238,50 @@ class PolynomialLR(EpochSchedule):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TriangularLR(EpochSchedule):
+    """A linear ramp up and a linear ramp down, updated every step (the DAWNBench / airbench recipes).
+
+    t = step / steps_per_epoch, a *fractional* epoch: unlike the book's schedules this one moves
+    on every update, because its time parameters are in epochs but a fast recipe's few epochs are
+    too coarse a grid (the whole first epoch at 0 would be lost).
+    t < w:            warmup_begin_lr + (base_lr - warmup_begin_lr)·t/w
+    w <= t <= T:      base_lr + (final_lr - base_lr)·(t - w)/(T - w)
+    t > T:            final_lr
+    with T = max_update, w = warmup_steps (epochs, fractions allowed). ResNet-9 (DAWNBench): w=5,
+    T=24, 0 -> 0.4 -> 0. As `triangular_steps` every time parameter counts updates instead.
+    """
+
+    def __init__(self, base_lr: float, max_update: float, final_lr: float = 0.0, warmup_steps: float = 0,
+                 warmup_begin_lr: float = 0.0, steps_per_epoch: int = 1, name: str | None = None):
+        super().__init__(base_lr, steps_per_epoch, name)
+        _check_positive("max_update", max_update)
+        _check_positive("warmup_steps", warmup_steps, allow_zero=True)
+        if max_update <= warmup_steps:
+            raise ValueError(f"max_update ({max_update}) must be greater than warmup_steps ({warmup_steps})")
+        _check_positive("final_lr", final_lr, allow_zero=True)
+        _check_positive("warmup_begin_lr", warmup_begin_lr, allow_zero=True)
+        self.max_update = float(max_update)
+        self.final_lr = float(final_lr)
+        self.warmup_steps = float(warmup_steps)
+        self.warmup_begin_lr = float(warmup_begin_lr)
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        with tf.name_scope(self.name):
+            t = tf.cast(tf.convert_to_tensor(step), tf.float32) / float(self.steps_per_epoch)  # () fractional epoch
+            return tf.cast(self.lr_at_epoch(t), tf.float32)
+
+    def lr_at_epoch(self, epoch: tf.Tensor) -> tf.Tensor:
+        w, T = self.warmup_steps, self.max_update
+        warm = self.warmup_begin_lr + (self.base_lr - self.warmup_begin_lr) * epoch / max(w, 1e-12)
+        down = self.base_lr + (self.final_lr - self.base_lr) * (tf.minimum(epoch, T) - w) / (T - w)
+        return tf.where(epoch < w, warm, down)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_update": self.max_update, "final_lr": self.final_lr,
+                "warmup_steps": self.warmup_steps, "warmup_begin_lr": self.warmup_begin_lr}
+
+
 SCHEDULES: dict[str, type[EpochSchedule]] = {
     "constant": ConstantLR,
     "step": StepLR,
@@ -244,6 +290,7 @@ SCHEDULES: dict[str, type[EpochSchedule]] = {
     "cosine": CosineScheduler,
     "exponential": ExponentialLR,
     "poly": PolynomialLR,
+    "triangular": TriangularLR,
 }
 
 # The keyword parameters each name accepts beyond base_lr and steps_per_epoch.
@@ -255,6 +302,7 @@ SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
     "cosine": ("max_update", "final_lr", "warmup_steps", "warmup_begin_lr"),
     "exponential": ("decay_rate",),
     "poly": ("alpha", "beta"),
+    "triangular": ("max_update", "final_lr", "warmup_steps", "warmup_begin_lr"),
 }
 
 

@@ -5,9 +5,11 @@ Signatures (both return the same dict):
   serving_images:  images       tf.uint8  [None, H, W, C] already at the model's size
   -> probabilities float32 [None, K], classes int64 [None], class_names string [None]
 The loaded object also carries `class_names` (string [K]): the vocabulary, in output order,
-`max_image_pixels` (int64 scalar): the limit serving_default enforces, and `submission_format`
+`max_image_pixels` (int64 scalar): the limit serving_default enforces, `submission_format`
 (string scalar): the Kaggle submission kcv-predict writes with it by default, "labels"
-(`id,label`, CIFAR-10) or "probabilities" (`id,<class_names>...`, dog breeds).
+(`id,label`, CIFAR-10) or "probabilities" (`id,<class_names>...`, dog breeds), and
+`test_time_flip` (bool scalar): whether the probabilities are the softmax of the mean of the
+logits of each image and its left-right mirror (test-time augmentation, fixed at export).
 Decoding, resizing and normalisation all run inside the graph; the model is called with
 training=False so no augmentation or dropout survives export.
 Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
@@ -40,11 +42,13 @@ def build_classifier_archive(
     resize_mode: str = "stretch",
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     submission_format: str = "labels",
+    test_time_flip: bool = False,
 ) -> keras.export.ExportArchive:
     """An ExportArchive with the two signatures above. `model` maps float [0, 255] images to logits.
 
     serving_default refuses (InvalidArgumentError, before decoding) images over `max_image_pixels`.
     submission_format: one of SUBMISSION_FORMATS, recorded as `loaded.submission_format`.
+    test_time_flip: average the logits of each image and its mirror (one model call on 2N images).
     """
     if int(max_image_pixels) < 1:
         raise ValueError(f"export_classifier: max_image_pixels must be >= 1, got {max_image_pixels}")
@@ -58,19 +62,26 @@ def build_classifier_archive(
     names = tf.Variable(list(class_names), trainable=False, dtype=tf.string, name="class_names")
     limit = tf.Variable(int(max_image_pixels), trainable=False, dtype=tf.int64, name="max_image_pixels")
     submission = tf.Variable(submission_format, trainable=False, dtype=tf.string, name="submission_format")
+    flip = tf.Variable(bool(test_time_flip), trainable=False, dtype=tf.bool, name="test_time_flip")
     # ExportArchive exposes no public way to attach a plain resource; these attributes are what
     # `tf.saved_model.load(path).class_names` / `.max_image_pixels` return.
     archive._tf_trackable.class_names = names
     archive._tf_trackable.max_image_pixels = limit
     archive._tf_trackable.submission_format = submission
+    archive._tf_trackable.test_time_flip = flip
 
     def empty() -> dict[str, tf.Tensor]:
         return {"probabilities": tf.zeros([0, num_classes]), "classes": tf.zeros([0], tf.int64),
                 "class_names": tf.zeros([0], tf.string)}
 
     def run(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = model(tf.cast(images, tf.float32), training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        x = tf.cast(images, tf.float32)  # (N, H, W, C)
+        if test_time_flip:  # one call on [x; mirror(x)], then the mean of the two halves' logits
+            both = tf.cast(model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False), tf.float32)
+            logits = tf.reduce_mean(tf.stack(tf.split(both, 2, axis=0)), axis=0)  # (N, K)
+        else:
+            logits = tf.cast(model(x, training=False), tf.float32)  # (N, K)
+        probabilities = tf.nn.softmax(logits, axis=-1)
         classes = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "classes": classes, "class_names": tf.gather(names, classes)}
 
@@ -94,13 +105,16 @@ def build_classifier_archive(
 
 def export_classifier(model: keras.Model, path: str, class_names: Sequence[str], image_size: tuple[int, int],
                       channels: int = 3, resize_mode: str = "stretch",
-                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, submission_format: str = "labels") -> str:
+                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, submission_format: str = "labels",
+                      test_time_flip: bool = False) -> str:
     """Write the classifier SavedModel to `path` atomically; returns `path`.
 
     Guarded: serving_default refuses, from the header and before decoding, images whose width x
     height exceeds `max_image_pixels` (recorded as `loaded.max_image_pixels`) or whose header is
     not PNG/JPEG/GIF/BMP; empty batches answer empty outputs. `submission_format` ("labels" or
     "probabilities") is what kcv-predict writes with this model unless told otherwise.
+    `test_time_flip`: the probabilities come from the mean of the logits of each image and its
+    left-right mirror (recorded as `loaded.test_time_flip`).
     """
     return write_archive(build_classifier_archive(model, class_names, image_size, channels, resize_mode,
-                                                  max_image_pixels, submission_format), path)
+                                                  max_image_pixels, submission_format, test_time_flip), path)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from kcv.data.input import classification_dataset
 from kcv.data.statistics import image_statistics
+from kcv.losses.classification import SmoothedSparseCrossentropy
 from kcv.models.classifier import image_classifier
 from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
 from pipelines.artifacts import PipelineError
@@ -30,7 +31,7 @@ class Classification(Task):
     name = "classification"
     primary_metric = "accuracy"
     sources = ("kaggle_cifar10", "kaggle_dog", "class_folders", "tfds:*")
-    augmentations = ("none", "flip", "cifar", "imagenet")
+    augmentations = ("none", "flip", "cifar", "translate", "imagenet")
 
     def check_vocabulary(self, vocabulary: list[str]) -> None:
         if len(vocabulary) < 2:
@@ -64,8 +65,10 @@ class Classification(Task):
             raise PipelineError(str(err)) from None
 
     def compile_model(self, model: keras.Model, cfg, steps_per_epoch: int, jit_compile: bool) -> None:
-        model.compile(optimizer=make_optimizer(cfg.training, steps_per_epoch),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        smoothing = cfg.training.label_smoothing
+        loss = SmoothedSparseCrossentropy(smoothing) if smoothing else \
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=make_optimizer(cfg.training, steps_per_epoch), loss=loss,
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       jit_compile=jit_compile)
 
@@ -89,7 +92,8 @@ class Classification(Task):
     def export(self, model: keras.Model, cfg, stats: dict, vocabulary: list[str], path: str) -> str:
         return export_classifier(model, path, vocabulary, input_size(model), model.input_shape[-1],
                                  cfg.data.resize_mode, max_image_pixels=cfg.data.max_image_pixels,
-                                 submission_format=cfg.model.submission)
+                                 submission_format=cfg.model.submission,
+                                 test_time_flip=cfg.model.test_time_flip)
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
                  progress=None) -> dict:

@@ -131,3 +131,23 @@ def test_two_phase_fine_tuning_settings():
     other = build_config("dog_breeds", {"model": {"name": "simple_cnn"}})  # another model: no phases
     assert other.training.fine_tune_epochs == 0 and other.model.backbone is None
     assert "final_fit" not in json.dumps(cfg.fingerprinted())  # refitting does not change the validated training
+
+
+def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
+    from pipelines import config
+    from pipelines.optimizers import make_optimizer
+
+    cfg = config.build_config("cifar10_fast", {"data": {"data_dir": "/data"}})
+    assert cfg.training.nesterov and cfg.training.label_smoothing == 0.2 and cfg.model.test_time_flip
+    assert make_optimizer(cfg.training, steps_per_epoch=78).nesterov is True
+    assert config.build_config("cifar10_fast").training.batch_size == 64  # the embedded demo's
+    with pytest.raises(config.ConfigError, match=r"^training.nesterov \(--nesterov\) needs --optimizer=sgd and "
+                                                 r"--momentum > 0$"):
+        config.build_config("cifar10_fast", {"training": {"optimizer": "adam"}})
+    with pytest.raises(config.ConfigError, match=r"--nesterov\) needs"):
+        config.build_config("resnet18_cifar10", {"training": {"nesterov": True, "momentum": 0.0}})
+    with pytest.raises(config.ConfigError, match=r"^--label_smoothing applies to classification experiments, "
+                                                 r"not tiny_ssd_bananas \(detection\)$"):
+        config.build_config("tiny_ssd_bananas", {"training": {"label_smoothing": 0.1}})
+    with pytest.raises(config.ConfigError, match=r"^--test_time_flip applies to classification experiments"):
+        config.build_config("dcgan_pokemon", {"model": {"test_time_flip": True}})

@@ -79,6 +79,26 @@ def test_cifar_augment_keeps_shape_range_and_is_seeded():
     assert not np.array_equal(a.numpy(), augment.cifar_augment(x, seed + 1).numpy())
 
 
+def test_translate_is_a_reflected_shift_of_at_most_two_pixels_and_is_seeded():
+    x = tf.random.uniform((64, 8, 9, 3), 0, 255, seed=3)
+    seed = tf.constant([5, 1], tf.int64)
+    out = augment.random_translate(x, seed).numpy()
+    assert out.shape == x.shape
+    padded = np.pad(x.numpy(), [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")  # numpy's reflect = TF's REFLECT
+    shifts = set()
+    for i in range(len(out)):  # every output is one 8x9 window of its reflect-padded input
+        hits = [(dy, dx) for dy in range(5) for dx in range(5)
+                if np.array_equal(out[i], padded[i, dy:dy + 8, dx:dx + 9])]
+        assert hits, f"image {i} is not a shifted window"
+        shifts.add(hits[0])
+    assert len(shifts) > 10  # the 25 offsets are all drawn, not one
+    np.testing.assert_array_equal(out, augment.random_translate(x, seed).numpy())
+    assert not np.array_equal(out, augment.random_translate(x, seed + 1).numpy())
+    both = augment.augment_batch("translate", x, seed).numpy()  # + the flip
+    mirrored = [np.array_equal(both[i], out[i][:, ::-1]) for i in range(len(out))]
+    assert all(m or np.array_equal(both[i], out[i]) for i, m in enumerate(mirrored)) and 10 < sum(mirrored) < 54
+
+
 def test_full_crop_is_identity_mirrored_crop_flips_and_edges_clamp():
     x = tf.random.uniform((1, 32, 32, 3), 0, 255, seed=2)
     zero, one = tf.zeros(1), tf.ones(1)

@@ -56,6 +56,8 @@ MODELS: dict[str, Case] = {
     "dcgan_discriminator": Case(dict(image_size=16, base_filters=4, seed=0), (16, 16, 3)),
     "dcgan_generator": Case(SMALL_DCGAN, (1, 1, 8)),
     "densenet": Case(dict(num_classes=3, input_shape=(32, 32, 1)), (32, 32, 1), batch=4),
+    "fast_cifar": Case(dict(num_classes=3, input_shape=(16, 16, 3), widths=(4, 8, 8), stem_width=4), (16, 16, 3),
+                       batch=4),
     "finetune": Case(dict(num_classes=3, backbone="mobilenet_v3_small", weights="none", keep_imagenet_top=False,
                           input_shape=(32, 32, 3), seed=0), (32, 32, 3), value_range=(0.0, 255.0)),
     "gan_gaussian": Case(dict(seed=0), (2,), batch=8, train="gan", real_shape=(2,), optimizers=toy_optimizers),

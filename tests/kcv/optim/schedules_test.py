@@ -133,7 +133,7 @@ def test_optimizer_uses_schedule_during_fit():
 
 def test_unknown_name_and_params():
     with pytest.raises(ValueError, match=r"^unknown learning-rate schedule 'linear'; valid: constant, step, "
-                                         r"factor, multistep, cosine, exponential, poly$"):
+                                         r"factor, multistep, cosine, exponential, poly, triangular$"):
         build_schedule("linear", 0.1, 1)
     with pytest.raises(ValueError, match=r"^unknown parameter\(s\) decay for schedule 'step'; valid: lr_period, lr_decay$"):
         build_schedule("step", 0.1, 1, lr_period=2, lr_decay=0.5, decay=3)

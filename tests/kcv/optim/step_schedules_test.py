@@ -127,3 +127,24 @@ def test_units_names_and_messages():
         build_schedule("constant_steps", 0.1, 0)
     name, params = parse_schedule_spec("cosine_steps:max_update=5000,final_lr=0.01,warmup_steps=500")
     assert float(build_schedule(name, 0.2, 391, **params)(250)) == pytest.approx(0.1)
+
+
+def test_triangular_moves_every_update_on_fractional_epochs():
+    # ResNet-9's shape: 0 -> 0.4 over 2 epochs, down to 0 at epoch 10; 4 updates an epoch.
+    s = build_schedule("triangular", 0.4, 4, max_update=10, warmup_steps=2)
+    assert schedule_unit("triangular") == "epoch"
+    # update k runs at epoch k/4: 0.2 epochs per half-step of the ramp
+    assert values(s, [0, 1, 2, 4, 8, 12, 24, 40, 41, 100]) == pytest.approx(
+        [0.0, 0.05, 0.1, 0.2, 0.4, 0.35, 0.2, 0.0, 0.0, 0.0], abs=1e-6)
+    per_step = build_schedule("triangular_steps", 0.4, 4, max_update=40, warmup_steps=8)
+    assert values(per_step, [0, 1, 2, 4, 8, 12, 24, 40]) == pytest.approx(values(s, [0, 1, 2, 4, 8, 12, 24, 40]))
+    no_warmup = build_schedule("triangular", 1.0, 1, max_update=4, final_lr=0.2, warmup_steps=0)
+    assert values(no_warmup, [0, 2, 4, 9]) == pytest.approx([1.0, 0.6, 0.2, 0.2])
+    half_epoch = build_schedule("triangular", 1.0, 10, max_update=2.5, warmup_steps=0.5)
+    assert values(half_epoch, [0, 5, 15, 25]) == pytest.approx([0.0, 1.0, 0.5, 0.0], abs=1e-6)
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(s))
+    assert type(restored) is schedules.TriangularLR and values(restored, [3, 17]) == values(s, [3, 17])
+    with pytest.raises(ValueError, match=r"max_update \(2\) must be greater than warmup_steps \(2\)"):
+        build_schedule("triangular", 0.1, 1, max_update=2, warmup_steps=2)
+    with pytest.raises(ValueError, match=r"schedule 'triangular' needs parameter\(s\) max_update"):
+        build_schedule("triangular", 0.1, 1)

@@ -152,3 +152,20 @@ def test_submission_format_is_recorded_for_kcv_predict(exported, tmp_path):
     assert tf.saved_model.load(dogs).submission_format.numpy() == b"probabilities"
     with pytest.raises(ValueError, match="submission_format must be one of labels, probabilities, got 'csv'"):
         export_classifier(model, str(tmp_path / "bad"), NAMES, (8, 8), submission_format="csv")
+
+
+def test_test_time_flip_averages_the_logits_of_image_and_mirror(exported, tmp_path):
+    model, path, images = exported
+    assert not bool(tf.saved_model.load(path).test_time_flip.numpy())  # the default: no flip
+    flip_path = export_classifier(model, str(tmp_path / "flip"), NAMES, (8, 8), test_time_flip=True)
+    loaded = tf.saved_model.load(flip_path)
+    assert bool(loaded.test_time_flip.numpy())
+    x = images.astype(np.float32)
+    logits = (model(x, training=False).numpy() + model(x[:, :, ::-1], training=False).numpy()) / 2
+    out = loaded.signatures["serving_images"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(logits).numpy(), rtol=1e-5, atol=1e-6)
+    # a mirrored request gets the same answer: the flip-averaged model is mirror-invariant
+    mirrored = loaded.signatures["serving_images"](images=tf.constant(images[:, :, ::-1].copy()))
+    np.testing.assert_allclose(mirrored["probabilities"].numpy(), out["probabilities"].numpy(), rtol=1e-5, atol=1e-6)
+    empty = loaded.signatures["serving_images"](images=tf.zeros([0, 8, 8, 3], tf.uint8))
+    assert empty["probabilities"].shape == (0, 3)

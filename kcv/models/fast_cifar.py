@@ -1,0 +1,47 @@
+"""A small VGG-like CIFAR-10 net for time-to-accuracy on CPUs (the `cifar10_fast` recipe).
+
+Shape of design from airbench (Jordan 2024) and the DAWNBench ResNet-9 (Page 2018): a cheap
+2x2 stem, then three blocks of conv3x3 -> max-pool 2 -> BN -> act -> conv3x3 -> BN -> act, a
+global max pool and a bias-free linear layer on features scaled by `logit_scale` (a fixed
+temperature, as both recipes use). Pooling right after the first conv of a block runs the second
+conv at a quarter of the pixels. Widths: airbench uses 64/256/256 (and GELU); on 2 CPU cores 64/128/256 is
+~2x faster per image and ReLU ~2x faster than GELU (BUILD.md), so those are the defaults. No whitening
+layer and no lookahead (airbench's).
+
+(batch, 32, 32, 3) normalised images -> (batch, num_classes) logits; spatial 32 -> 31 (stem,
+valid) -> 15 -> 7 -> 3 -> pooled.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from kcv.layers.fused_batch_norm import FusedBatchNorm
+from kcv.layers.head import logits_dense
+from kcv.models.registry import register
+
+
+@register("fast_cifar")
+def fast_cifar(num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 32, 3),
+               widths: Sequence[int] = (64, 128, 256), stem_width: int = 24, activation: str = "relu",
+               bn_momentum: float = 0.2, logit_scale: float = 0.125) -> keras.Model:
+    """The fast CIFAR-10 net; bn_momentum is torch's convention (weight of the new batch)."""
+    if len(widths) < 1 or min(widths) < 1 or stem_width < 1:
+        raise ValueError(f"fast_cifar: widths and stem_width must be positive, got {list(widths)}, {stem_width}")
+    inputs = keras.Input(input_shape, name="images")
+    x = keras.layers.Conv2D(stem_width, 2, padding="valid", name="stem_conv")(inputs)  # (B, H-1, W-1, stem)
+    x = keras.layers.Activation(activation, name="stem_act")(x)
+    for i, width in enumerate(widths, start=1):
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv1")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)  # (B, h/2, w/2, width)
+        x = FusedBatchNorm(bn_momentum, name=f"block{i}_bn1")(x)
+        x = keras.layers.Activation(activation, name=f"block{i}_act1")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv2")(x)
+        x = FusedBatchNorm(bn_momentum, name=f"block{i}_bn2")(x)
+        x = keras.layers.Activation(activation, name=f"block{i}_act2")(x)
+    x = keras.layers.GlobalMaxPooling2D(name="pool")(x)  # (B, widths[-1])
+    # Scaling the features before a bias-free Dense is scaling the logits: the recipes' temperature.
+    x = keras.layers.Rescaling(logit_scale, name="logit_scale")(x)
+    outputs = logits_dense(num_classes, use_bias=False)(x)
+    return keras.Model(inputs, outputs, name="fast_cifar")

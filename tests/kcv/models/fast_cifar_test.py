@@ -1,0 +1,32 @@
+"""kcv.models.fast_cifar: shapes and parameter count by hand, the fixed logit temperature."""
+import keras
+import numpy as np
+import pytest
+
+from kcv.models import get_model
+
+
+def test_shapes_and_parameters_by_hand():
+    model = get_model("fast_cifar", num_classes=10, input_shape=(32, 32, 3))
+    assert model.output_shape == (None, 10)
+    # spatial 32 -> 31 (2x2 valid stem) -> 15 -> 7 -> 3 (the pools)
+    assert model.get_layer("stem_conv").output.shape[1:3] == (31, 31)
+    assert [model.get_layer(f"block{i}_pool").output.shape[1] for i in (1, 2, 3)] == [15, 7, 3]
+    # stem 2*2*3*24 + 24; convs 9*cin*cout (no bias); 4 BN weights per channel; Dense 256*10 (no bias)
+    convs = 9 * (24 * 64 + 64 * 64 + 64 * 128 + 128 * 128 + 128 * 256 + 256 * 256)
+    bn = 4 * 2 * (64 + 128 + 256)
+    assert model.count_params() == 2 * 2 * 3 * 24 + 24 + convs + bn + 256 * 10 == 1_163_064
+
+
+def test_logit_scale_is_a_temperature():
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    one = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8), logit_scale=1.0)
+    keras.utils.set_random_seed(0)
+    half = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8), logit_scale=0.5)
+    np.testing.assert_allclose(half(x, training=False), 0.5 * one(x, training=False), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_widths():
+    with pytest.raises(ValueError, match="fast_cifar: widths and stem_width must be positive"):
+        get_model("fast_cifar", widths=(64, 0))
