@@ -1,10 +1,11 @@
-"""GPU check: ResNet-18 CIFAR training through pipelines.loop.train, the Trainer's only driver.
+"""GPU check: CIFAR training (ResNet-18 or cifar10_fast's net) through pipelines.loop.train, the Trainer's only driver.
 
-    python benchmarks/gpu_check.py [--batch=512] [--steps=50] [--quick] [--json=PATH]
+    python benchmarks/gpu_check.py [--model=resnet18|fast_cifar] [--batch=512] [--steps=50] [--quick] [--json=PATH]
     python benchmarks/gpu_check.py --allow_cpu      # no GPU: tiny sizes on 2 logical CPUs
 
 The model is the Trainer's classifier, `kcv.models.classifier.image_classifier("resnet18",
-variant="cifar")` (normalise -> kcv ResNet-18 cifar -> float32 logits), compiled with CoupledSGD
+variant="cifar")` (normalise -> kcv ResNet-18 cifar -> float32 logits; `--model=fast_cifar`: the
+cifar10_fast net, with Nesterov and label smoothing 0.2 as that preset), compiled with CoupledSGD
 and trained only by `pipelines.loop.train` (never `fit`). On the machine's GPUs, in about 5
 minutes, it measures images/s of:
   1. the kcv input pipeline alone (classification_dataset, cifar augmentation, batch B, on
@@ -38,8 +39,14 @@ NO_GPU = ("gpu_check: no GPU visible to TensorFlow (tf.config.list_physical_devi
           "or pass --allow_cpu to check the script on the CPU")
 
 
+# --model: the registered builder's arguments, the loss's label smoothing and Nesterov, as the presets train them
+MODELS = {"resnet18": ({"variant": "cifar"}, 0.0, False), "fast_cifar": ({}, 0.2, True)}
+
+
 def parse_args(argv=None):
     p = H.parser(__doc__)
+    p.add_argument("--model", choices=tuple(MODELS), default="resnet18",
+                   help="resnet18 (the book's Kaggle CIFAR-10 recipe) or fast_cifar (cifar10_fast's net)")
     p.add_argument("--batch", type=int, default=512, help="batch per GPU (default 512)")
     p.add_argument("--steps", type=int, default=50, help="timed steps per round and measurement (default 50)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first: compilation (default 10)")
@@ -85,6 +92,7 @@ def main(argv=None) -> int:
     from input_pipeline import write_data
     from kcv.data.input import classification_dataset
     from kcv.models.classifier import image_classifier
+    from kcv.losses import classification_loss
     from kcv.optim.coupled_decay import CoupledSGD
     from pipelines import loop
     from resnet18_train import MEAN, NUM_CLASSES, SHAPE, STD
@@ -131,10 +139,11 @@ def main(argv=None) -> int:
         keras.mixed_precision.set_global_policy(policy)
         try:
             with strategy.scope():
-                model = image_classifier("resnet18", num_classes=NUM_CLASSES, input_shape=SHAPE, mean=MEAN,
-                                         std=STD, variant="cifar")
-                model.compile(optimizer=CoupledSGD(learning_rate=0.01, momentum=0.9, l2=5e-4),
-                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                kwargs, smoothing, nesterov = MODELS[args.model]
+                model = image_classifier(args.model, num_classes=NUM_CLASSES, input_shape=SHAPE, mean=MEAN,
+                                         std=STD, **kwargs)
+                model.compile(optimizer=CoupledSGD(learning_rate=0.01, momentum=0.9, nesterov=nesterov, l2=5e-4),
+                              loss=classification_loss(smoothing),
                               metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=jit)
         finally:
             keras.mixed_precision.set_global_policy("float32")
@@ -194,7 +203,7 @@ def main(argv=None) -> int:
     fast, ok, _ = measure(one, low, True, {"memory": from_memory(b), "pipeline": pipeline})
     failures += [] if ok else [f"{low} + XLA: a loss was NaN/inf"]
 
-    table = H.Table(f"GPU check: ResNet-18 cifar training via pipelines.loop.train, batch {b} per device, "
+    table = H.Table(f"GPU check: {args.model} CIFAR training via pipelines.loop.train, batch {b} per device, "
                     f"on {machine}", "images/s", higher_better=True, ratio_label="vs row 3")
     table.add(f"1. input pipeline alone (batch {b})", [pipeline_rate])
     table.add("2. 1 device, float32, no XLA, fed from memory", fp32["memory"])

@@ -29,6 +29,8 @@ import sys
 import tarfile
 import time
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
@@ -98,7 +100,6 @@ def _curve(pipeline_root: str, started: float) -> list[tuple[int, float, float]]
 
 def _score(serving_dir: str, test_dir: str) -> tuple[float, int]:
     """Accuracy of the newest pushed version on the held-out class folders (its serving_images signature)."""
-    import numpy as np
     import tensorflow as tf
 
     versions = sorted((d for d in os.listdir(serving_dir) if d.isdigit()), key=int)
@@ -144,7 +145,30 @@ def _run(args, recipe: str, seed: int, train_dir: str, test_dir: str) -> dict:
     accuracy, scored = _score(serving, test_dir)
     return {"recipe": recipe, "seed": seed, "wall_s": wall,
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "held_out_accuracy": accuracy, "held_out_images": scored, "curve": _curve(root, started)}
+            "held_out_accuracy": accuracy, "held_out_images": scored, "curve": _curve(root, started),
+            "component_s": _component_seconds(root, started)}
+
+
+COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
+
+
+def _component_seconds(pipeline_root: str, started: float) -> dict[str, float]:
+    """Seconds each component took in the run this benchmark started (its run record): where the time goes."""
+    records = [os.path.join(pipeline_root, "runs", n) for n in os.listdir(os.path.join(pipeline_root, "runs"))
+               if n.endswith(".json")]
+    records = [r for r in records if os.path.getmtime(r) >= started]
+    if not records:
+        return {}
+    with open(max(records, key=os.path.getmtime)) as f:
+        components = json.load(f).get("components", {})
+    return {name: float(components[name]["seconds"]) for name in COMPONENTS if "seconds" in components.get(name, {})}
+
+
+def _spread(values: list[float]) -> str:
+    """mean ± sample standard deviation (just the value for one seed)."""
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} (min {min(values):.4f})"
 
 
 def _plot(rows: list[dict], path: str) -> None:
@@ -196,12 +220,18 @@ def main() -> None:
     print(f"machine: {json.dumps(info)}")
     print(f"train images {args.train_images} (files 0000-{args.train_images // 10 - 1:04d} of each class), "
           f"held out {rows[0]['held_out_images']} (from 4000.jpg of each class)")
-    print("| recipe | seed | wall s | CPU s | held-out accuracy | last pipeline-eval accuracy |")
-    print("|---|---|---|---|---|---|")
+    print("| recipe | seed | wall s | CPU s | held-out accuracy | last pipeline-eval accuracy | "
+          + " | ".join(f"{c} s" for c in COMPONENTS) + " |")
+    print("|---|---|---|---|---|---|" + "---|" * len(COMPONENTS))
     for row in rows:
         last = f"{row['curve'][-1][2]:.4f}" if row["curve"] else "-"
+        parts = " | ".join(f"{row['component_s'][c]:.0f}" if c in row["component_s"] else "-" for c in COMPONENTS)
         print(f"| {row['recipe']} | {row['seed']} | {row['wall_s']:.0f} | {row['cpu_s']:.0f} | "
-              f"{row['held_out_accuracy']:.4f} | {last} |")
+              f"{row['held_out_accuracy']:.4f} | {last} | {parts} |")
+    for recipe in dict.fromkeys(row["recipe"] for row in rows):
+        mine = [row for row in rows if row["recipe"] == recipe]
+        print(f"{recipe}: held-out accuracy {_spread([r['held_out_accuracy'] for r in mine])} over "
+              f"{len(mine)} seed(s); wall {np.mean([r['wall_s'] for r in mine]):.0f} s a seed")
     print(f"wrote {png}, time_to_accuracy.csv and .json in {args.work_dir}")
 
 

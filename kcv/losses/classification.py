@@ -32,3 +32,11 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def classification_loss(label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """The classifiers' training loss on logits: Keras' sparse cross-entropy, or the smoothed one when
+    label_smoothing > 0 (so recipes without smoothing keep Keras' own loss and their exact numbers)."""
+    if label_smoothing:
+        return SmoothedSparseCrossentropy(label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from kcv.data.input import classification_dataset
 from kcv.data.statistics import image_statistics
-from kcv.losses.classification import SmoothedSparseCrossentropy
+from kcv.losses.classification import classification_loss
 from kcv.models.classifier import image_classifier
 from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
 from pipelines.artifacts import PipelineError
@@ -65,10 +65,8 @@ class Classification(Task):
             raise PipelineError(str(err)) from None
 
     def compile_model(self, model: keras.Model, cfg, steps_per_epoch: int, jit_compile: bool) -> None:
-        smoothing = cfg.training.label_smoothing
-        loss = SmoothedSparseCrossentropy(smoothing) if smoothing else \
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        model.compile(optimizer=make_optimizer(cfg.training, steps_per_epoch), loss=loss,
+        model.compile(optimizer=make_optimizer(cfg.training, steps_per_epoch),
+                      loss=classification_loss(cfg.training.label_smoothing),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       jit_compile=jit_compile)
 

@@ -42,3 +42,22 @@ def test_fixed_split_is_files_4000_and_up_and_disjoint_from_training(tmp_path):
     assert listing[test_dir] == {"cat": ["4000.jpg", "4001.jpg"], "dog": ["4000.jpg", "4001.jpg"]}
     with open(os.path.join(test_dir, "dog", "4001.jpg"), "rb") as f:
         assert f.read() == b"dog4001"
+
+
+def test_where_the_time_goes_comes_from_this_runs_record_and_seeds_are_summarised(tmp_path):
+    import json
+    import time
+
+    module = _module()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    old = runs / "old.json"
+    old.write_text(json.dumps({"components": {"Trainer": {"seconds": 1.0}}}))
+    os.utime(old, (1, 1))  # an earlier run in the same root must not be reported
+    started = time.time() - 5
+    (runs / "new.json").write_text(json.dumps({"components": {
+        "ExampleGen": {"seconds": 12.5}, "Trainer": {"seconds": 600.0}, "Evaluator": {"status": "failed"}}}))
+    assert module._component_seconds(str(tmp_path), started) == {"ExampleGen": 12.5, "Trainer": 600.0}
+    assert module._component_seconds(str(tmp_path), time.time() + 60) == {}
+    assert module._spread([0.9]) == "0.9000"
+    assert module._spread([0.92, 0.94, 0.93]) == "0.9300 ± 0.0100 (min 0.9200)"

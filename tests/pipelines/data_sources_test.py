@@ -87,5 +87,5 @@ def test_an_augmentation_the_task_does_not_apply_is_refused_before_any_work(tmp_
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
         "kcv-train: error: --augment=boxes does not apply to the classification task of resnet18_cifar10; "
-        "use one of none, flip, cifar, imagenet")
+        "use one of none, flip, cifar, translate, imagenet")
     assert not os.path.exists(tmp_path / "runs" / "ExampleGen")

@@ -36,3 +36,11 @@ def test_config_round_trip_and_bad_value():
     assert isinstance(again, SmoothedSparseCrossentropy) and again.label_smoothing == 0.3
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
         SmoothedSparseCrossentropy(1.5)
+
+
+def test_classification_loss_keeps_keras_sparse_loss_without_smoothing():
+    from kcv.losses import classification_loss
+
+    assert type(classification_loss(0.0)) is keras.losses.SparseCategoricalCrossentropy
+    assert classification_loss(0.0).get_config()["from_logits"] is True
+    assert isinstance(classification_loss(0.1), SmoothedSparseCrossentropy)
