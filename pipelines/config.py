@@ -192,8 +192,10 @@ class RuntimeConfig:
     seed: int = setting(0, "Seed for splits, shuffling, augmentation and initialisation.")
     deterministic: bool = setting(False, "Enable TensorFlow op determinism (slower).")
     mixed_precision: str = setting("none", "Mixed-precision compute dtype. bfloat16 measured ~1.5x faster training "
-                                   "on CPUs with AMX/AVX512-BF16; none (float32) reproduces the book's numbers.",
-                                   choices=("none", "float16", "bfloat16"))
+                                   "(ResNet-18) on CPUs with AMX/AVX512-BF16; none (float32) reproduces the book's "
+                                   "numbers; auto: float16 on a GPU, bfloat16 on a CPU with bfloat16 hardware, "
+                                   "else none (the run record stores the policy used).",
+                                   choices=("none", "float16", "bfloat16", "auto"))
     jit_compile: str = setting("auto", "XLA compilation of the train step.", choices=("auto", "true", "false"),
                                fingerprint=False)
 

@@ -84,6 +84,8 @@ _add(Experiment(
         training=dict(epochs=10, batch_size=512, lr=0.4, momentum=0.9, nesterov=True, weight_decay=5e-4,
                       label_smoothing=0.2, lr_schedule="triangular:max_update=10,warmup_steps=2"),
         evaluation=dict(min_accuracy=0.3),
+        # bfloat16 where the CPU has it (2.5x faster here), float16 on a GPU, float32 otherwise.
+        runtime=dict(mixed_precision="auto"),
     ),
     # 1000 generated images (900 train) at batch 64: 14 updates an epoch, about a minute on 2 CPU cores
     embedded=dict(data=dict(embedded_examples=1000), training=dict(batch_size=64)),

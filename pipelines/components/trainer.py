@@ -47,7 +47,7 @@ from absl import logging
 
 from pipelines import artifacts, loop
 from pipelines.components import Result
-from pipelines.distribute import POLICIES, make_strategy, precision_and_seed, resolve_jit, worker_info
+from pipelines.distribute import make_strategy, precision_and_seed, resolve_jit, resolve_policy, worker_info
 from pipelines.run_record import blessing_verdict
 
 INPUTS = ("examples", "transform")
@@ -96,9 +96,10 @@ def data_fingerprint(cfg, examples: str, stats: dict, vocabulary: list[str], ste
 
     from kcv.data.tfrecords import read_records
 
-    digest = hashlib.sha256(json.dumps(
-        {"config": cfg.fingerprinted(), "stats": stats, "vocab": vocabulary, "steps_per_epoch": steps},
-        sort_keys=True, default=str).encode())
+    identity = {"config": cfg.fingerprinted(), "stats": stats, "vocab": vocabulary, "steps_per_epoch": steps}
+    if cfg.runtime.mixed_precision == "auto":  # the policy it resolved to here (fingerprints of others unchanged)
+        identity["policy"] = resolve_policy("auto")
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for record in read_records(os.path.join(examples, "Split-train")).as_numpy_iterator():
         digest.update(tf.train.Example.FromString(record).SerializeToString(deterministic=True))
     return digest.hexdigest()
@@ -143,7 +144,7 @@ def _summary(cfg, history: dict, *, jit: bool, replicas: int, workers: int, step
     rt = cfg.runtime
     return {"history": history,
             "jit_compile": jit, "jit_compile_flag": rt.jit_compile, "mixed_precision": rt.mixed_precision,
-            "policy": POLICIES[rt.mixed_precision], "deterministic": rt.deterministic, "seed": rt.seed,
+            "policy": resolve_policy(rt.mixed_precision), "deterministic": rt.deterministic, "seed": rt.seed,
             "strategy": rt.strategy, "replicas": replicas, "workers": workers,
             "global_batch": cfg.training.batch_size, "per_replica_batch": cfg.training.batch_size // replicas,
             "steps_per_epoch": steps, "resumed_from_step": start, "weights_sha256": digest,
@@ -242,7 +243,7 @@ def _train(task, cfg, inputs, run_id: str, worker, slots: list, run_dir: str | N
     logging.info("strategy %s with %d replica(s): global batch %d, %d per replica; %d steps/epoch; "
                  "jit_compile=%s (--jit_compile=%s); policy %s", cfg.runtime.strategy, replicas,
                  cfg.training.batch_size, cfg.training.batch_size // replicas, steps, jit, cfg.runtime.jit_compile,
-                 POLICIES[cfg.runtime.mixed_precision])
+                 resolve_policy(cfg.runtime.mixed_precision))
     fingerprint = data_fingerprint(cfg, examples, stats, vocabulary, steps)
     model_run = artifacts.artifact_dir(cfg.paths.pipeline_root, artifacts.MODEL_RUN)
     if not worker.is_chief:

@@ -139,6 +139,7 @@ def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
 
     cfg = config.build_config("cifar10_fast", {"data": {"data_dir": "/data"}})
     assert cfg.training.nesterov and cfg.training.label_smoothing == 0.2 and cfg.model.test_time_flip
+    assert cfg.runtime.mixed_precision == "auto"  # bfloat16 only where the CPU computes it
     assert make_optimizer(cfg.training, steps_per_epoch=78).nesterov is True
     assert config.build_config("cifar10_fast").training.batch_size == 64  # the embedded demo's
     with pytest.raises(config.ConfigError, match=r"^training.nesterov \(--nesterov\) needs --optimizer=sgd and "

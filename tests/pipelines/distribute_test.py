@@ -72,6 +72,28 @@ def test_resolve_jit():
     assert distribute.resolve_jit("auto", "mirrored") is False
 
 
+@pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 amx_tile", True),
+                                              ("fpu amx_tile amx_bf16", True),
+                                              ("fpu avx2 avx512f avx512_vnni", False)])
+def test_cpu_has_bf16_reads_the_cpuinfo_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert distribute.cpu_has_bf16(str(cpuinfo)) is expected
+    assert distribute.cpu_has_bf16(str(tmp_path / "missing")) is False  # not Linux: float32
+
+
+def test_resolve_policy(monkeypatch):
+    assert [distribute.resolve_policy(f) for f in ("none", "float16", "bfloat16")] == [
+        "float32", "mixed_float16", "mixed_bfloat16"]
+    if tf.config.list_logical_devices("GPU"):
+        assert distribute.resolve_policy("auto") == "mixed_float16"
+        return
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: True)
+    assert distribute.resolve_policy("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: False)
+    assert distribute.resolve_policy("auto") == "float32"  # emulated bfloat16 would be slower
+
+
 def _tiny_classifier(seed=0):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((6, 6, 3))

@@ -69,6 +69,32 @@ def test_mixed_precision_keeps_outputs_and_signatures_float32(prepared, precisio
     np.testing.assert_allclose(by_bytes.numpy(), by_tensor.numpy(), atol=1e-6)  # PNG is lossless
 
 
+def test_auto_precision_is_resolved_for_this_machine_and_recorded(prepared):
+    from pipelines.distribute import resolve_policy
+
+    summary = _summary(_train(prepared, "mp-auto", **{"runtime.mixed_precision": "auto"}))
+    assert summary["mixed_precision"] == "auto" and summary["policy"] == resolve_policy("auto")
+    assert summary["policy"] in ("float32", "mixed_bfloat16", "mixed_float16")
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_backup_fingerprint_of_auto_follows_the_resolved_policy(prepared, monkeypatch):
+    from pipelines import distribute
+
+    cfg, inputs = prepared
+    auto = cfg.replace(**{"runtime.mixed_precision": "auto"})
+
+    def fingerprint(c):
+        return trainer.data_fingerprint(c, inputs["examples"], {}, [], 9)
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: True)
+    with_bf16 = fingerprint(auto)
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: False)
+    if not tf.config.list_logical_devices("GPU"):  # a float32 machine must not resume a bf16 backup
+        assert fingerprint(auto) != with_bf16
+    assert fingerprint(cfg) == fingerprint(cfg.replace(**{"runtime.jit_compile": "true"}))  # not fingerprinted
+
+
 def test_deterministic_runs_give_identical_weights(prepared, caplog):
     settings = {"runtime.deterministic": True, "runtime.seed": 3}
     with caplog.at_level(logging.INFO, logger="absl"):

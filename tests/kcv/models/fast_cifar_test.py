@@ -13,9 +13,13 @@ def test_shapes_and_parameters_by_hand():
     assert model.get_layer("stem_conv").output.shape[1:3] == (31, 31)
     assert [model.get_layer(f"block{i}_pool").output.shape[1] for i in (1, 2, 3)] == [15, 7, 3]
     # stem 2*2*3*24 + 24; convs 9*cin*cout (no bias); 4 BN weights per channel; Dense 256*10 (no bias)
+    # at the default (airbench's) widths 64/256/256
+    convs = 9 * (24 * 64 + 64 * 64 + 64 * 256 + 256 * 256 + 256 * 256 + 256 * 256)
+    bn = 4 * 2 * (64 + 256 + 256)
+    assert model.count_params() == 2 * 2 * 3 * 24 + 24 + convs + bn + 256 * 10 == 1_975_096
+    narrow = get_model("fast_cifar", widths=(64, 128, 256))
     convs = 9 * (24 * 64 + 64 * 64 + 64 * 128 + 128 * 128 + 128 * 256 + 256 * 256)
-    bn = 4 * 2 * (64 + 128 + 256)
-    assert model.count_params() == 2 * 2 * 3 * 24 + 24 + convs + bn + 256 * 10 == 1_163_064
+    assert narrow.count_params() == 2 * 2 * 3 * 24 + 24 + convs + 4 * 2 * (64 + 128 + 256) + 256 * 10 == 1_163_064
 
 
 def test_logit_scale_is_a_temperature():
