@@ -17,6 +17,11 @@ minutes, it measures images/s of:
   5. MirroredStrategy on every GPU, mixed_float16 (+ XLA; if XLA cannot compile the replicated
      step, the error is printed and it runs without), global batch B x GPUs, fed from memory:
      the scaling against n x (3), and whether every replica ends with identical weights.
+  6. time to accuracy on real CIFAR-10 (when --data, the CIFAR-10 training tarball, is here):
+     each of --accuracy_recipes runs the whole kcv-train pipeline once (seed 0) through
+     benchmarks/time_to_accuracy.py, in mixed precision, and reports the wall seconds to the
+     first epoch at --target on the pipeline's eval split and the accuracy on the fixed held-out
+     10,000 (files 4000-4999 of each class). Without the tarball it says so and skips this part.
 Targets on an H100-class GPU: >= 15,000 images/s for 4, and 4 / 3 >= 0.9.
 It prints one table with the GPU names; it exits 1 if a loss was NaN/inf or the replicas'
 weights differ, 0 otherwise. Without a GPU it prints one line and exits 0; --allow_cpu then runs
@@ -51,6 +56,13 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=50, help="timed steps per round and measurement (default 50)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first: compilation (default 10)")
     p.add_argument("--examples", type=int, default=5000, help="generated training images (default 5000)")
+    p.add_argument("--data", default=None, help="CIFAR-10 training tarball for part 6 (default: time_to_accuracy's, "
+                   "../shared/data/cifar10-train-jpeg.tar.gz)")
+    p.add_argument("--accuracy_recipes", default="cifar10_fast,resnet18_cifar10:4",
+                   help="EXPERIMENT[:EPOCHS] list for part 6; '' skips it (default: the fast recipe, and the "
+                   "book's for 4 epochs)")
+    p.add_argument("--target", type=float, default=0.94, help="accuracy whose time part 6 reports (default 0.94)")
+    p.add_argument("--work_dir", default=None, help="part 6's extracted data and runs (default: a temporary folder)")
     p.add_argument("--allow_cpu", action="store_true",
                    help="without a GPU, run tiny sizes on two logical CPUs (checks the script)")
     args = p.parse_args(argv)
@@ -262,12 +274,62 @@ def main(argv=None) -> int:
         verdicts = ["[info] tiny sizes (--allow_cpu or --smoke): the numbers only show that the script works"]
     verdicts.append(mirrored_note)
     verdicts += [f"[FAIL] {f}" for f in failures]
+    tables = [table]
+    accuracy_table, accuracy_failures = time_to_accuracy_part(args, on_gpu, tmp.name, info)
+    tables += [accuracy_table] if accuracy_table is not None else []
+    failures += accuracy_failures
     info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     tmp.cleanup()
-    H.finish([table], info, args.json, verdicts)
+    H.finish(tables, info, args.json, verdicts)
     print(f"gpu_check: {'OK' if not failures else 'FAILED: ' + '; '.join(failures)} in {info['elapsed_s']:.0f} s",
           flush=True)
     return 1 if failures else 0
+
+
+def time_to_accuracy_part(args, on_gpu: bool, scratch: str, info: dict):
+    """Part 6: each recipe through kcv-train on real CIFAR-10 (time_to_accuracy.py's one runner),
+    in mixed precision. Returns (a Table or None when skipped, failures)."""
+    import argparse
+
+    import time_to_accuracy as tta
+
+    data = args.data or tta.DEFAULT_DATA
+    recipes = [r for r in args.accuracy_recipes.split(",") if r]
+    if not recipes:
+        return None, []
+    if not os.path.exists(data):
+        print(f"gpu_check: part 6 (time to accuracy) skipped: {data} is not here", flush=True)
+        return None, []
+    small = not on_gpu or args.smoke  # checks the script: a few hundred images, one epoch
+    if small:
+        recipes = [f"{r.partition(':')[0]}:1" for r in recipes]
+    run_args = argparse.Namespace(
+        data=data, work_dir=args.work_dir or os.path.join(scratch, "time_to_accuracy"),
+        train_images=200 if small else 40000, test_images=100 if small else 10000,
+        # float16 on the GPU for every recipe (cifar10_fast's "auto" picks it too); the CPU keeps auto/its preset
+        extra_flags=("--mixed_precision=float16" if on_gpu else "") + (" --batch_size=32" if small else ""))
+    train_dir, test_dir = tta._prepare(run_args)
+    table = H.Table(f"GPU check: time to {args.target:.0%} on real CIFAR-10 ({run_args.train_images} training "
+                    f"images, {run_args.test_images} held out), one kcv-train run each", "wall s",
+                    higher_better=False, ratio_label="")
+    rows, failures = [], []
+    for recipe in recipes:
+        H.log(f"time to accuracy: {recipe}")
+        try:
+            row = tta._run(run_args, recipe, 0, train_dir, test_dir)
+        except SystemExit as err:  # the runner's error (a failed kcv-train): its first line and kcv-train's own
+            lines = str(err).splitlines()
+            reason = next((ln for ln in reversed(lines) if "kcv-train: error" in ln), lines[-1])
+            failures.append(f"time to accuracy, {recipe}: {lines[0]} {reason.strip()}")
+            continue
+        reached = tta.seconds_to(row["curve"], args.target)
+        table.add(f"{recipe}: whole run", [row["wall_s"]],
+                  note=f"held-out {row['held_out_accuracy']:.4f}; {args.target:.0%} "
+                  + (f"at {reached:.0f} s" if reached is not None else tta.format_seconds_to(row["curve"], args.target)))
+        rows.append({k: row[k] for k in ("recipe", "wall_s", "held_out_accuracy", "component_s", "trainer_s")}
+                    | {"seconds_to_target": reached})
+    info["time_to_accuracy"] = {"target": args.target, "train_images": run_args.train_images, "rows": rows}
+    return table, failures
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--seeds", default="0", help="comma list of seeds, one pipeline run each")
     p.add_argument("--train_images", type=int, default=40000, help="training images used (<= 40000, per class even)")
     p.add_argument("--test_images", type=int, default=10000, help="held-out images scored (<= 10000, per class even)")
+    p.add_argument("--target", type=float, default=0.94,
+                   help="report the wall seconds to the first epoch whose pipeline-eval accuracy reaches this")
     p.add_argument("--extra_flags", default="", help="more kcv-train flags, space separated (e.g. --mixed_precision=bfloat16)")
     return p.parse_args()
 
@@ -146,7 +148,7 @@ def _run(args, recipe: str, seed: int, train_dir: str, test_dir: str) -> dict:
     return {"recipe": recipe, "seed": seed, "wall_s": wall,
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "held_out_accuracy": accuracy, "held_out_images": scored, "curve": _curve(root, started),
-            "component_s": _component_seconds(root, started)}
+            "component_s": _component_seconds(root, started), "trainer_s": _trainer_seconds(root, started)}
 
 
 COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
@@ -162,6 +164,34 @@ def _component_seconds(pipeline_root: str, started: float) -> dict[str, float]:
     with open(max(records, key=os.path.getmtime)) as f:
         components = json.load(f).get("components", {})
     return {name: float(components[name]["seconds"]) for name in COMPONENTS if "seconds" in components.get(name, {})}
+
+
+def seconds_to(curve: list[tuple[int, float, float]], target: float) -> float | None:
+    """Wall seconds (since kcv-train started) at the end of the first epoch whose pipeline-eval
+    accuracy is >= target; None when no epoch reached it."""
+    return next((seconds for _, seconds, acc in curve if acc >= target), None)
+
+
+def format_seconds_to(curve: list[tuple[int, float, float]], target: float) -> str:
+    seconds = seconds_to(curve, target)
+    if seconds is not None:
+        return f"{seconds:.0f}"
+    return f"not reached (best {max(acc for *_, acc in curve):.4f})" if curve else "no curve"
+
+
+LOOP_PARTS = ("input", "step", "validation", "other")
+
+
+def _trainer_seconds(pipeline_root: str, started: float) -> dict[str, float]:
+    """Inside the Trainer: seconds waiting for input, in train steps, in validation and the rest
+    (the loop's LoopTimes, summed over phases, from the training_summary.json this run wrote)."""
+    summaries = [p for p in glob.glob(os.path.join(pipeline_root, "**", "training_summary.json"), recursive=True)
+                 if os.path.getmtime(p) >= started]
+    if not summaries:
+        return {}
+    with open(max(summaries, key=os.path.getmtime)) as f:
+        phases = json.load(f).get("phases", [])
+    return {part: sum(float(p.get("seconds", {}).get(part, 0.0)) for p in phases) for part in LOOP_PARTS}
 
 
 def _spread(values: list[float]) -> str:
@@ -221,13 +251,17 @@ def main() -> None:
     print(f"train images {args.train_images} (files 0000-{args.train_images // 10 - 1:04d} of each class), "
           f"held out {rows[0]['held_out_images']} (from 4000.jpg of each class)")
     print("| recipe | seed | wall s | CPU s | held-out accuracy | last pipeline-eval accuracy | "
-          + " | ".join(f"{c} s" for c in COMPONENTS) + " |")
-    print("|---|---|---|---|---|---|" + "---|" * len(COMPONENTS))
+          f"s to {args.target:.0%} (pipeline eval) | "
+          + " | ".join(f"{c} s" for c in COMPONENTS) + " | "
+          + " | ".join(f"Trainer {p} s" for p in LOOP_PARTS) + " |")
+    print("|---|---|---|---|---|---|---|" + "---|" * (len(COMPONENTS) + len(LOOP_PARTS)))
     for row in rows:
         last = f"{row['curve'][-1][2]:.4f}" if row["curve"] else "-"
         parts = " | ".join(f"{row['component_s'][c]:.0f}" if c in row["component_s"] else "-" for c in COMPONENTS)
+        loop = " | ".join(f"{row['trainer_s'][p]:.0f}" if p in row["trainer_s"] else "-" for p in LOOP_PARTS)
         print(f"| {row['recipe']} | {row['seed']} | {row['wall_s']:.0f} | {row['cpu_s']:.0f} | "
-              f"{row['held_out_accuracy']:.4f} | {last} | {parts} |")
+              f"{row['held_out_accuracy']:.4f} | {last} | {format_seconds_to(row['curve'], args.target)} | "
+              f"{parts} | {loop} |")
     for recipe in dict.fromkeys(row["recipe"] for row in rows):
         mine = [row for row in rows if row["recipe"] == recipe]
         print(f"{recipe}: held-out accuracy {_spread([r['held_out_accuracy'] for r in mine])} over "

@@ -17,11 +17,13 @@ which fixes the position in the seeded data stream.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import shutil
+import time
 import weakref
 from typing import Any, Iterable
 
@@ -140,11 +142,9 @@ def _step_functions(model: keras.Model, strategy):
         return tf.nest.map_structure(lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None),
                                      outputs)
 
-    one_step = tf.function(one_step, jit_compile=bool(model.jit_compile), reduce_retracing=True)
-
-    @tf.function
-    def train_function(iterator):
-        return one_step(next(iterator))
+    # The batch is fetched eagerly by the caller (not inside this graph) so that the time spent
+    # waiting for the input pipeline can be told apart from the step itself (LoopTimes).
+    train_function = tf.function(one_step, jit_compile=bool(model.jit_compile), reduce_retracing=True)
 
     @tf.function
     def test_function(distributed_dataset):
@@ -155,6 +155,27 @@ def _step_functions(model: keras.Model, strategy):
         return model.get_metrics_result()
 
     return train_function, test_function
+
+
+@dataclasses.dataclass
+class LoopTimes:
+    """Where `train()`'s wall-clock seconds went, summed over the epochs it ran.
+
+    input: waiting for the next global batch (the tf.data pipeline; near 0 when prefetching keeps
+    up); step: the train steps (forward, backward, updates, until their logs are read);
+    validation: the per-epoch test_step passes; other: callbacks (progress, backups, TensorBoard)
+    and the loop itself. epochs: each epoch's seconds, in order.
+    """
+    input: float = 0.0
+    step: float = 0.0
+    validation: float = 0.0
+    other: float = 0.0
+    steps: int = 0
+    epochs: list = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = {k: round(v, 3) for k, v in dataclasses.asdict(self).items() if isinstance(v, float)}
+        return {**out, "steps": self.steps, "epochs": [round(e, 3) for e in self.epochs]}
 
 
 def _numbers(logs: dict) -> dict:
@@ -171,6 +192,7 @@ def train(
     validation_data=None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    times: LoopTimes | None = None,
 ) -> keras.callbacks.History:
     """Train `model` (compiled, built in its strategy's scope) like `model.fit` would.
 
@@ -179,6 +201,7 @@ def train(
     initial_step: global steps already done (a resumed run): training starts in epoch
       initial_step // steps_per_epoch at batch initial_step % steps_per_epoch.
     validation_data: a finite dataset run through `test_step` after every epoch (val_* logs).
+    times: filled with where the seconds went (input wait, steps, validation, the rest).
     Returns the History, as fit does.
     """
     if steps_per_epoch < 1:
@@ -199,14 +222,24 @@ def train(
     model.stop_training = False
     first_epoch, first_batch = divmod(initial_step, steps_per_epoch)
     callback_list.on_train_begin()
+    times = LoopTimes() if times is None else times
+    clock = time.perf_counter
     epoch_logs: dict = {}
     for epoch in range(first_epoch, epochs):
+        began = clock()
+        fetching = stepping = validating = 0.0
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         logs: dict = {}
         for batch in range(first_batch if epoch == first_epoch else 0, steps_per_epoch):
             callback_list.on_train_batch_begin(batch)
-            logs = _numbers(train_function(iterator))
+            t0 = clock()
+            data = next(iterator)
+            t1 = clock()
+            logs = _numbers(train_function(data))  # reading the logs waits for the step to finish
+            t2 = clock()
+            fetching, stepping = fetching + t1 - t0, stepping + t2 - t1
+            times.steps += 1
             callback_list.on_train_batch_end(batch, logs)
             if model.stop_training:
                 break
@@ -214,9 +247,16 @@ def train(
         epoch_logs = dict(logs)
         if validation is not None and finite_losses(logs):
             model.reset_metrics()
+            t0 = clock()
             val_logs = _numbers(test_function(validation))
+            validating = clock() - t0
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, epoch_logs)
+        spent = clock() - began
+        times.input, times.step, times.validation = times.input + fetching, times.step + stepping, \
+            times.validation + validating
+        times.other += spent - fetching - stepping - validating
+        times.epochs.append(spent)
         if model.stop_training:
             break
     callback_list.on_train_end(epoch_logs)

@@ -282,15 +282,19 @@ def _train(task, cfg, inputs, run_id: str, worker, slots: list, run_dir: str | N
         logs = run_dir if len(phases) == 1 else os.path.join(run_dir, f"phase_{phase.index}")
         os.makedirs(logs, exist_ok=True)
         frozen_before = _values_digest(model.non_trainable_weights)
-        guard = NaNGuard()
+        guard, times = NaNGuard(), loop.LoopTimes()
         history = loop.train(model, train.repeat().skip(start), epochs=pcfg.training.epochs, steps_per_epoch=steps,
                              initial_step=start, validation_data=validation,
-                             callbacks=_callbacks(task, pcfg, logs, examples, guard, backup), verbose=verbose)
+                             callbacks=_callbacks(task, pcfg, logs, examples, guard, backup), verbose=verbose,
+                             times=times)
         if guard.bad_at:
             where = f"phase {phase.index}, " if len(phases) > 1 else ""
             raise artifacts.PipelineError(
                 f"training loss became NaN/inf at {where}{guard.bad_at}; nothing exported (try a smaller --lr)")
         histories.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
+        logging.info("Trainer: phase %d, %d steps in %.1f s: waiting for input %.1f s, train steps %.1f s, "
+                     "validation %.1f s, callbacks and the rest %.1f s", phase.index, times.steps, sum(times.epochs),
+                     times.input, times.step, times.validation, times.other)
         restored, trained = restored + start, trained + total - start
         reports.append({
             "phase": phase.index, "trains": phase.trains, "epochs": pcfg.training.epochs, "lr": pcfg.training.lr,
@@ -301,6 +305,7 @@ def _train(task, cfg, inputs, run_id: str, worker, slots: list, run_dir: str | N
             # False for a frozen backbone in inference mode: its weights and BatchNorm statistics stay
             "non_trainable_changed": _values_digest(model.non_trainable_weights) != frozen_before,
             "weights_sha256": loop.weights_digest(model),
+            "seconds": times.as_dict(),  # input wait / steps / validation / callbacks, per epoch
             **({"logs": logs} if len(phases) > 1 else {})})
     history = _concat(histories)
     if worker.is_chief:

@@ -56,11 +56,36 @@ def test_smoke_run_prints_a_table(script, tmp_path):
     assert out.exists()
 
 
-@pytest.mark.large  # an end-to-end run (~1 minute or more on 2 cores)
+def _cifar_like_tarball(path):
+    """The CIFAR-10 tarball's layout (train/<class>/<nnnn>.jpg) with 20 training and 10 held-out
+    (4000+) noise JPEGs per class: enough for gpu_check's part 6 on tiny sizes."""
+    import io
+    import tarfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for c in range(10):
+            for i in [*range(20), *range(4000, 4010)]:
+                buffer = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "JPEG")
+                info = tarfile.TarInfo(f"train/class{c}/{i:04d}.jpg")
+                info.size = buffer.tell()
+                buffer.seek(0)
+                tar.addfile(info, buffer)
+
+
+@pytest.mark.large  # an end-to-end run (~2.5 minutes on 2 cores)
 def test_gpu_check_runs_on_cpu_when_allowed(tmp_path):
-    # The whole GPU check on tiny sizes, two logical CPUs standing in for two GPUs (~30 s here).
+    # The whole GPU check on tiny sizes, two logical CPUs standing in for two GPUs; part 6 on a
+    # generated tarball in the CIFAR-10 layout (one epoch of each recipe through kcv-train).
     out = tmp_path / "out.json"
-    proc = _run(["benchmarks/gpu_check.py", "--allow_cpu", f"--json={out}"], timeout=600, CUDA_VISIBLE_DEVICES="")
+    data = tmp_path / "cifar.tar.gz"
+    _cifar_like_tarball(data)
+    proc = _run(["benchmarks/gpu_check.py", "--allow_cpu", f"--json={out}", f"--data={data}",
+                 f"--work_dir={tmp_path / 'tta'}"], timeout=900, CUDA_VISIBLE_DEVICES="")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     stdout = proc.stdout
     assert "via pipelines.loop.train" in stdout and "2 logical CPUs" in stdout
@@ -78,6 +103,21 @@ def test_gpu_check_runs_on_cpu_when_allowed(tmp_path):
     assert all(r["median"] > 0 and r["n"] == 1 for r in table["rows"])
     assert data["info"]["settings"]["driver"] == "pipelines.loop.train"
     assert data["info"]["mirrored"]["replicas"] == 2 and data["info"]["mirrored"]["differ"] == []
+    assert "time to 94% on real CIFAR-10 (200 training images, 100 held out)" in stdout
+    tta = data["info"]["time_to_accuracy"]
+    assert [r["recipe"] for r in tta["rows"]] == ["cifar10_fast:1", "resnet18_cifar10:1"]
+    assert all(r["wall_s"] > 0 and 0 <= r["held_out_accuracy"] <= 1 and r["seconds_to_target"] is None
+               and set(r["trainer_s"]) == {"input", "step", "validation", "other"} for r in tta["rows"])
+
+
+def test_gpu_check_part_6_says_when_the_data_is_absent(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    import gpu_check
+
+    args = gpu_check.parse_args(["--data", str(tmp_path / "absent.tar.gz")])
+    info = {}
+    assert gpu_check.time_to_accuracy_part(args, True, str(tmp_path), info) == (None, [])
+    assert "part 6 (time to accuracy) skipped" in capsys.readouterr().out and info == {}
 
 
 def test_gpu_check_never_calls_fit():

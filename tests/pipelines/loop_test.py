@@ -432,3 +432,32 @@ def test_a_run_killed_after_its_last_step_only_exports_on_the_rerun():
     model = classifier()
     history = loop.train(model, classifier_data(), epochs=2, steps_per_epoch=4, initial_step=8, verbose=0)
     assert history.history == {} and int(model.optimizer.iterations) == 0
+
+
+# ---- where the seconds go -------------------------------------------------------------------------
+def test_loop_times_split_input_wait_validation_and_callbacks(tmp_path):
+    """A 50 ms input stage shows as input wait, a 100 ms callback per epoch as `other`; the parts sum
+    to the epochs' seconds and only the steps this run executed are counted (a resume at step 6)."""
+
+    def slow(x, y):
+        time.sleep(0.05)
+        return x, y
+
+    data = classifier_data().map(lambda x, y: tf.numpy_function(slow, [x, y], (x.dtype, y.dtype),
+                                                                 stateful=True)).map(
+        lambda x, y: (tf.ensure_shape(x, (None, 6, 6, 3)), tf.ensure_shape(y, (None,))))
+
+    class Pause(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.1)
+
+    times = loop.LoopTimes()
+    loop.train(classifier(), data.skip(6), epochs=EPOCHS, steps_per_epoch=STEPS, initial_step=6,
+               validation_data=classifier_data().take(2), callbacks=[Pause()], verbose=0, times=times)
+    assert times.steps == EPOCHS * STEPS - 6
+    assert len(times.epochs) == 2  # epoch 2 from batch 2, then epoch 3
+    assert times.input >= 0.9 * 0.05 * times.steps
+    assert times.other >= 2 * 0.1 and times.validation > 0 and times.step > 0
+    assert times.input + times.step + times.validation + times.other == pytest.approx(sum(times.epochs))
+    report = times.as_dict()
+    assert set(report) == {"input", "step", "validation", "other", "steps", "epochs"} and report["steps"] == 6

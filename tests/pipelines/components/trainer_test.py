@@ -22,6 +22,11 @@ def test_model_artifact_and_logs(pipeline_run):
     assert open(os.path.join(run_dir, "training_curves.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     summary = json.load(open(os.path.join(model, "training_summary.json")))
     assert summary["steps_per_epoch"] == 180 // 16 and summary["examples"] == record.artifacts["examples"]
+    # where the Trainer's time went, per phase: 1 epoch of 11 steps, the parts summing to the epoch
+    seconds = summary["phases"][0]["seconds"]
+    assert seconds["steps"] == 11 and len(seconds["epochs"]) == 1 and seconds["step"] > 0
+    assert sum(seconds[k] for k in ("input", "step", "validation", "other")) == pytest.approx(seconds["epochs"][0],
+                                                                                            abs=0.01)
     # the printed digest is the exported model's: model.keras loads to the same weights
     assert loop.weights_digest(keras.saving.load_model(os.path.join(model, "model.keras"))) == summary["weights_sha256"]
     assert record.data["components"]["Trainer"]["weights_sha256"] == summary["weights_sha256"]
