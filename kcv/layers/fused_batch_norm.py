@@ -27,15 +27,19 @@ class FusedBatchNorm(keras.layers.Layer):
     offset and statistics; the moving statistics are float32 variables (autocast=False).
     """
 
-    def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, **kwargs: Any) -> None:
+    def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, gamma_initializer: Any = "ones",
+                 beta_initializer: Any = "zeros", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        # e.g. the book's DCGAN draws gamma and beta from N(0, 0.02) like every other parameter
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
 
     def build(self, input_shape) -> None:
         channels = (int(input_shape[-1]),)
-        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
+        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma")
+        self.beta = self.add_weight(shape=channels, initializer=self.beta_initializer, name="beta")
         self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean",
                                            trainable=False, autocast=False)
         self.moving_variance = self.add_weight(shape=channels, initializer="ones", name="moving_variance",
@@ -62,4 +66,6 @@ class FusedBatchNorm(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
+                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+                "beta_initializer": keras.initializers.serialize(self.beta_initializer)}

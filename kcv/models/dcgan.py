@@ -11,8 +11,9 @@ Every convolution has kernel 4 and no bias. A stride-2 block with padding "same"
 is exactly torch's padding 1 (one row/column on each side: (n-1)*2 + 4 - 2n = 2 in total), for
 Conv2D and Conv2DTranspose alike; tests/kcv/models/dcgan_test.py checks it against a direct
 implementation of the torch formulas. All weights, BN gamma and beta included, are N(0, 0.02), and
-BN uses torch's momentum 0.1 / eps 1e-5 (Keras momentum 0.9, epsilon 1e-5), as the book's PyTorch
-code does. `image_size` may be any power of two >= 8 (fewer blocks) for fast tests.
+BN is kcv's FusedBatchNorm: torch's BatchNorm2d (momentum 0.1 on the new value, eps 1e-5, the
+unbiased batch variance in the running update), as the book's PyTorch code has it, on TensorFlow's
+fused kernel (the training step is ~1.3x faster on 2 CPU cores than with Keras' unfused ops). `image_size` may be any power of two >= 8 (fewer blocks) for fast tests.
 
 Discriminator normalisation: the book's code normalises all four D blocks; the DCGAN paper (Radford
 et al. 2016) uses batch normalization everywhere *except* the generator's output layer and the
@@ -32,6 +33,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from kcv.layers.fused_batch_norm import FusedBatchNorm
 from kcv.models.gan import GAN, normal_init
 from kcv.models.registry import register
 
@@ -69,9 +71,8 @@ class GBlock(layers.Layer):
             filters, kernel_size, strides, padding, seed)
         self.conv = layers.Conv2DTranspose(filters, kernel_size, strides, padding, use_bias=False,
                                            kernel_initializer=normal_init(seed, 0), name="conv")
-        self.bn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                            gamma_initializer=normal_init(seed, 1),
-                                            beta_initializer=normal_init(seed, 2), name="bn")
+        self.bn = FusedBatchNorm(momentum=0.1, epsilon=1e-5, gamma_initializer=normal_init(seed, 1),
+                                 beta_initializer=normal_init(seed, 2), name="bn")
         self.act = layers.ReLU(name="relu")
 
     def build(self, input_shape: tuple) -> None:
@@ -106,9 +107,8 @@ class DBlock(layers.Layer):
         self.negative_slope, self.seed, self.batch_norm = negative_slope, seed, bool(batch_norm)
         self.conv = layers.Conv2D(filters, kernel_size, strides, padding, use_bias=False,
                                   kernel_initializer=normal_init(seed, 0), name="conv")
-        self.bn = layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                            gamma_initializer=normal_init(seed, 1),
-                                            beta_initializer=normal_init(seed, 2), name="bn") if batch_norm else None
+        self.bn = FusedBatchNorm(momentum=0.1, epsilon=1e-5, gamma_initializer=normal_init(seed, 1),
+                                 beta_initializer=normal_init(seed, 2), name="bn") if batch_norm else None
         self.act = layers.LeakyReLU(negative_slope=negative_slope, name="leaky_relu")
 
     def build(self, input_shape: tuple) -> None:

@@ -51,12 +51,17 @@ def test_book_tiny_cifar10(folders, tmp_path):
 
 def test_zh_tiny_dogs_is_seeded(folders, tmp_path):
     _, dogs = folders
-    runs = {}
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        out = kcv_data("--source=kaggle_dog", f"--data_dir={dogs}", "--make_tiny=zh", f"--seed={seed}",
-                       f"--output={tmp_path / name}")
-        assert out.returncode == 0, out.stderr[-2000:]
-        runs[name] = open(tmp_path / name / "labels.csv").read(), sorted(os.listdir(tmp_path / name / "test"))
+    from kcv.data.sources import open_source
+    from kcv.data.sources.kaggle import write_tiny
+
+    # "a" through the binary; "b" (the same seed) and "c" (another) through the library it calls
+    out = kcv_data("--source=kaggle_dog", f"--data_dir={dogs}", "--make_tiny=zh", "--seed=1",
+                   f"--output={tmp_path / 'a'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name, seed in (("b", 1), ("c", 2)):
+        write_tiny(open_source("kaggle_dog", data_dir=dogs), str(tmp_path / name), *TINY_SIZES["zh"], seed)
+    runs = {name: (open(tmp_path / name / "labels.csv").read(), sorted(os.listdir(tmp_path / name / "test")))
+            for name in "abc"}
     tiny = kaggle_dog(str(tmp_path / "a"))
     assert len(tiny.records("train")) == 80 and len(tiny.records("test")) == 100
     assert set(Counter(r.label for r in tiny.records("train")).values()) == {16}  # 5 breeds

@@ -66,3 +66,13 @@ def test_mixed_precision_activations_with_float32_statistics():
         assert np.isfinite(layer(x, training=False).numpy().astype("float32")).all()
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def test_initializers_are_used_and_survive_the_config():
+    init = keras.initializers.RandomNormal(0.0, 0.02, seed=3)
+    layer = FusedBatchNorm(gamma_initializer=init, beta_initializer="ones")
+    layer.build((None, 2, 2, 64))
+    clone = FusedBatchNorm.from_config(layer.get_config())
+    clone.build((None, 2, 2, 64))
+    np.testing.assert_array_equal(clone.gamma.numpy(), layer.gamma.numpy())
+    assert abs(float(np.std(layer.gamma.numpy())) - 0.02) < 0.006 and np.all(clone.beta.numpy() == 1.0)

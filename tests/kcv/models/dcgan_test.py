@@ -43,9 +43,10 @@ def test_book_hyperparameters_by_behaviour():
     block = d.get_layer("d_block1")
     # LeakyReLU slope 0.2 (nn.LeakyReLU(0.2); Keras' default would be 0.3): -1 -> -0.2, 2 -> 2.
     np.testing.assert_allclose(block.act(np.array([-1.0, 2.0], np.float32)).numpy(), [-0.2, 2.0], rtol=1e-6)
-    # BN momentum torch 0.1 / eps 1e-5: one training call on channel values 0 and 4 (mean 2,
-    # biased variance 4) moves the statistics to 0.9 * 0 + 0.1 * 2 = 0.2 and 0.9 * 1 + 0.1 * 4 = 1.3;
-    # inference then divides by sqrt(1.3 + 1e-5) (eps 1e-3 would give a 4e-4 relative difference).
+    # BN as torch's BatchNorm2d, momentum 0.1 / eps 1e-5: one training call on channel values 0 and 4
+    # (mean 2, unbiased variance 8, as torch's running update uses) moves the statistics to
+    # 0.9 * 0 + 0.1 * 2 = 0.2 and 0.9 * 1 + 0.1 * 8 = 1.7; inference then divides by sqrt(1.7 + 1e-5)
+    # (eps 1e-3 would give a 3e-4 relative difference).
     bn = block.bn
     bn.gamma.assign(np.ones(4, np.float32))  # N(0, 0.02) init: make the output the normalised value
     bn.beta.assign(np.zeros(4, np.float32))
@@ -53,8 +54,8 @@ def test_book_hyperparameters_by_behaviour():
     x[1] = 4.0
     bn(x, training=True)
     np.testing.assert_allclose(bn.moving_mean.numpy(), [0.2] * 4, rtol=1e-6)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), [1.3] * 4, rtol=1e-6)
-    np.testing.assert_allclose(bn(x[1:], training=False).numpy().ravel(), [3.8 / np.sqrt(1.3 + 1e-5)] * 4, rtol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), [1.7] * 4, rtol=1e-6)
+    np.testing.assert_allclose(bn(x[1:], training=False).numpy().ravel(), [3.8 / np.sqrt(1.7 + 1e-5)] * 4, rtol=1e-6)
     # Adam lr 0.005, beta_1 0.5 (the book; Keras' default 0.9). Keras' update is
     # w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps). Gradients +1 then -1:
     #   t=1: m = 0.5, v = 0.001; step = lr * sqrt(0.001) / 0.5 * 0.5 / sqrt(0.001) = lr   -> w = -lr
