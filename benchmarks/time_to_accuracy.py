@@ -52,7 +52,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--target", type=float, default=0.94,
                    help="report the wall seconds to the first epoch whose pipeline-eval accuracy reaches this")
     p.add_argument("--extra_flags", default="", help="more kcv-train flags, space separated (e.g. --mixed_precision=bfloat16)")
-    return p.parse_args()
+    args = p.parse_args()
+    args.work_dir = os.path.abspath(args.work_dir)  # kcv-train runs in the repository; its paths must not be relative
+    return args
 
 
 def _prepare(args) -> tuple[str, str]:
@@ -93,6 +95,8 @@ def _curve(pipeline_root: str, started: float) -> list[tuple[int, float, float]]
     for path in sorted(glob.glob(os.path.join(pipeline_root, "**", "tensorboard", "validation", "events.*"),
                                  recursive=True)):
         for event in tf.compat.v1.train.summary_iterator(path):
+            if event.wall_time < started:  # an earlier run in the same --work_dir
+                continue
             for value in event.summary.value:
                 if value.tag == "epoch_accuracy":
                     points.append((int(event.step) + 1, event.wall_time - started,
@@ -154,22 +158,27 @@ def _run(args, recipe: str, seed: int, train_dir: str, test_dir: str) -> dict:
 COMPONENTS = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 
 
-def _component_seconds(pipeline_root: str, started: float) -> dict[str, float]:
-    """Seconds each component took in the run this benchmark started (its run record): where the time goes."""
-    records = [os.path.join(pipeline_root, "runs", n) for n in os.listdir(os.path.join(pipeline_root, "runs"))
-               if n.endswith(".json")]
+def _record(pipeline_root: str, started: float) -> dict:
+    """The run record this benchmark's kcv-train wrote (the newest one since `started`), or {}."""
+    runs = os.path.join(pipeline_root, "runs")
+    records = [os.path.join(runs, n) for n in os.listdir(runs) if n.endswith(".json")] if os.path.isdir(runs) else []
     records = [r for r in records if os.path.getmtime(r) >= started]
     if not records:
         return {}
     with open(max(records, key=os.path.getmtime)) as f:
-        components = json.load(f).get("components", {})
+        return json.load(f)
+
+
+def _component_seconds(pipeline_root: str, started: float) -> dict[str, float]:
+    """Seconds each component took in the run this benchmark started (its run record): where the time goes."""
+    components = _record(pipeline_root, started).get("components", {})
     return {name: float(components[name]["seconds"]) for name in COMPONENTS if "seconds" in components.get(name, {})}
 
 
 def seconds_to(curve: list[tuple[int, float, float]], target: float) -> float | None:
-    """Wall seconds (since kcv-train started) at the end of the first epoch whose pipeline-eval
+    """Wall seconds (since kcv-train started) at the end of the earliest epoch whose pipeline-eval
     accuracy is >= target; None when no epoch reached it."""
-    return next((seconds for _, seconds, acc in curve if acc >= target), None)
+    return min((seconds for _, seconds, acc in curve if acc >= target), default=None)
 
 
 def format_seconds_to(curve: list[tuple[int, float, float]], target: float) -> str:
@@ -184,12 +193,13 @@ LOOP_PARTS = ("input", "step", "validation", "other")
 
 def _trainer_seconds(pipeline_root: str, started: float) -> dict[str, float]:
     """Inside the Trainer: seconds waiting for input, in train steps, in validation and the rest
-    (the loop's LoopTimes, summed over phases, from the training_summary.json this run wrote)."""
-    summaries = [p for p in glob.glob(os.path.join(pipeline_root, "**", "training_summary.json"), recursive=True)
-                 if os.path.getmtime(p) >= started]
-    if not summaries:
+    (the loop's LoopTimes, summed over phases, from the training_summary.json of the model the
+    run record names: the Trainer's, not a --final_fit refit's)."""
+    model = _record(pipeline_root, started).get("artifacts", {}).get("model")
+    path = os.path.join(model, "training_summary.json") if model else ""
+    if not os.path.exists(path):
         return {}
-    with open(max(summaries, key=os.path.getmtime)) as f:
+    with open(path) as f:
         phases = json.load(f).get("phases", [])
     return {part: sum(float(p.get("seconds", {}).get(part, 0.0)) for p in phases) for part in LOOP_PARTS}
 

@@ -163,11 +163,14 @@ class LoopTimes:
 
     input: waiting for the next global batch (the tf.data pipeline; near 0 when prefetching keeps
     up); step: the train steps (forward, backward, updates, until their logs are read);
+    first_step: the first of them, included in `step` (mostly tracing and compilation);
     validation: the per-epoch test_step passes; other: callbacks (progress, backups, TensorBoard)
-    and the loop itself. epochs: each epoch's seconds, in order.
+    and the loop itself. epochs: each epoch's seconds, in order. A resumed run counts only what
+    it ran itself (its first epoch may be partial).
     """
     input: float = 0.0
     step: float = 0.0
+    first_step: float = 0.0
     validation: float = 0.0
     other: float = 0.0
     steps: int = 0
@@ -239,6 +242,8 @@ def train(
             logs = _numbers(train_function(data))  # reading the logs waits for the step to finish
             t2 = clock()
             fetching, stepping = fetching + t1 - t0, stepping + t2 - t1
+            if not times.steps:
+                times.first_step = t2 - t1
             times.steps += 1
             callback_list.on_train_batch_end(batch, logs)
             if model.stop_training:

@@ -13,7 +13,8 @@ Conv2D and Conv2DTranspose alike; tests/kcv/models/dcgan_test.py checks it again
 implementation of the torch formulas. All weights, BN gamma and beta included, are N(0, 0.02), and
 BN is kcv's FusedBatchNorm: torch's BatchNorm2d (momentum 0.1 on the new value, eps 1e-5, the
 unbiased batch variance in the running update), as the book's PyTorch code has it, on TensorFlow's
-fused kernel (the training step is ~1.3x faster on 2 CPU cores than with Keras' unfused ops). `image_size` may be any power of two >= 8 (fewer blocks) for fast tests.
+fused kernel (the training step takes ~1.17x fewer CPU-seconds on 2 cores than with Keras'
+unfused ops; benchmarks/README.md). `image_size` may be any power of two >= 8 (fewer blocks) for fast tests.
 
 Discriminator normalisation: the book's code normalises all four D blocks; the DCGAN paper (Radford
 et al. 2016) uses batch normalization everywhere *except* the generator's output layer and the

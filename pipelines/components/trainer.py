@@ -292,9 +292,10 @@ def _train(task, cfg, inputs, run_id: str, worker, slots: list, run_dir: str | N
             raise artifacts.PipelineError(
                 f"training loss became NaN/inf at {where}{guard.bad_at}; nothing exported (try a smaller --lr)")
         histories.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
-        logging.info("Trainer: phase %d, %d steps in %.1f s: waiting for input %.1f s, train steps %.1f s, "
-                     "validation %.1f s, callbacks and the rest %.1f s", phase.index, times.steps, sum(times.epochs),
-                     times.input, times.step, times.validation, times.other)
+        logging.info("Trainer: phase %d, %d steps in %.1f s: waiting for input %.1f s, train steps %.1f s (the "
+                     "first, with tracing, %.1f s), validation %.1f s, callbacks and the rest %.1f s", phase.index,
+                     times.steps, sum(times.epochs), times.input, times.step, times.first_step, times.validation,
+                     times.other)
         restored, trained = restored + start, trained + total - start
         reports.append({
             "phase": phase.index, "trains": phase.trains, "epochs": pcfg.training.epochs, "lr": pcfg.training.lr,

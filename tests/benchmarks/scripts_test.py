@@ -104,6 +104,7 @@ def test_gpu_check_runs_on_cpu_when_allowed(tmp_path):
     assert data["info"]["settings"]["driver"] == "pipelines.loop.train"
     assert data["info"]["mirrored"]["replicas"] == 2 and data["info"]["mirrored"]["differ"] == []
     assert "time to 94% on real CIFAR-10 (200 training images, 100 held out)" in stdout
+    assert "[info] 6. cifar10_fast:1: 94% on the pipeline eval split: not reached" in stdout
     tta = data["info"]["time_to_accuracy"]
     assert [r["recipe"] for r in tta["rows"]] == ["cifar10_fast:1", "resnet18_cifar10:1"]
     assert all(r["wall_s"] > 0 and 0 <= r["held_out_accuracy"] <= 1 and r["seconds_to_target"] is None
@@ -116,8 +117,10 @@ def test_gpu_check_part_6_says_when_the_data_is_absent(tmp_path, capsys, monkeyp
 
     args = gpu_check.parse_args(["--data", str(tmp_path / "absent.tar.gz")])
     info = {}
-    assert gpu_check.time_to_accuracy_part(args, True, str(tmp_path), info) == (None, [])
-    assert "part 6 (time to accuracy) skipped" in capsys.readouterr().out and info == {}
+    table, notes, failures = gpu_check.time_to_accuracy_part(args, True, str(tmp_path), info)
+    assert table is None and failures == [] and info == {}
+    assert notes == [f"[info] 6. time to accuracy: skipped, no CIFAR-10 tarball ({tmp_path / 'absent.tar.gz'})"]
+    assert "part 6 (time to accuracy) skipped" in capsys.readouterr().out
 
 
 def test_gpu_check_never_calls_fit():

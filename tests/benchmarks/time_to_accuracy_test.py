@@ -63,26 +63,31 @@ def test_where_the_time_goes_comes_from_this_runs_record_and_seeds_are_summarise
     assert module._spread([0.92, 0.94, 0.93]) == "0.9300 ± 0.0100 (min 0.9200)"
 
 
-def test_trainer_split_sums_this_runs_phases(tmp_path):
+def test_trainer_split_sums_the_phases_of_the_model_this_runs_record_names(tmp_path):
     import json
     import time
 
     module = _module()
     started = time.time() - 5
-    model = tmp_path / "Trainer" / "run1"
-    model.mkdir(parents=True)
-    phases = [{"seconds": {"input": 1.0, "step": 100.0, "validation": 10.0, "other": 2.0}},
-              {"seconds": {"input": 0.5, "step": 50.0, "validation": 5.0, "other": 1.0}}]
-    (model / "training_summary.json").write_text(json.dumps({"phases": phases}))
+    model, refit = tmp_path / "Trainer" / "model" / "run1", tmp_path / "Trainer" / "final_model" / "run1"
+    for folder, scale in ((model, 1.0), (refit, 100.0)):
+        folder.mkdir(parents=True)
+        phases = [{"seconds": {"input": 1.0 * scale, "step": 100.0, "validation": 10.0, "other": 2.0}},
+                  {"seconds": {"input": 0.5 * scale, "step": 50.0, "validation": 5.0, "other": 1.0}}]
+        (folder / "training_summary.json").write_text(json.dumps({"phases": phases}))
+    (tmp_path / "runs").mkdir()
+    # the refit's summary is newer, but the record's `model` is the Trainer's
+    (tmp_path / "runs" / "run1.json").write_text(json.dumps({"artifacts": {"model": str(model)}}))
     assert module._trainer_seconds(str(tmp_path), started) == {"input": 1.5, "step": 150.0, "validation": 15.0,
                                                                "other": 3.0}
-    assert module._trainer_seconds(str(tmp_path), time.time() + 60) == {}  # written before this run: not ours
+    assert module._trainer_seconds(str(tmp_path), time.time() + 60) == {}  # no record of this run
 
 
 def test_seconds_to_target_is_the_first_epoch_at_or_above_it():
     module = _module()
     curve = [(1, 60.0, 0.80), (2, 120.0, 0.9399), (3, 180.0, 0.94), (4, 240.0, 0.95)]
     assert module.seconds_to(curve, 0.94) == 180.0
+    assert module.seconds_to([(1, 300.0, 0.95), (1, 200.0, 0.94)], 0.94) == 200.0  # two phases: the earliest time
     assert module.seconds_to(curve, 0.96) is None
     assert module.format_seconds_to(curve, 0.94) == "180"
     assert module.format_seconds_to(curve, 0.96) == "not reached (best 0.9500)"

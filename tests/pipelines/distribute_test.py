@@ -183,8 +183,11 @@ _MIRRORED_LOOP = textwrap.dedent("""
         keras.utils.set_random_seed(0)
         inputs = keras.Input((6, 6, 3))
         x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-        if batch_norm:
+        if batch_norm == "keras":
             x = keras.layers.BatchNormalization(name="bn")(x)
+        elif batch_norm == "fused":  # kcv's (TinySSD, DCGAN, fast_cifar)
+            from kcv.layers.fused_batch_norm import FusedBatchNorm
+            x = FusedBatchNorm(name="bn")(x)
         x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
         model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(x))
         model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
@@ -215,9 +218,11 @@ _MIRRORED_LOOP = textwrap.dedent("""
 
     # BatchNorm: each replica updates its own moving statistics; the loop syncs them, so both
     # replicas end with the same values (else the export would keep replica 0's only).
-    bn = train(mirrored, True).get_layer("bn")
-    copies = [c.numpy() for c in mirrored.experimental_local_results(bn.moving_mean.value)]
-    print("BN_COPIES", len(copies), float(np.abs(copies[0] - copies[1]).max()), float(np.abs(copies[0]).max()))
+    for kind in ("keras", "fused"):
+        bn = train(mirrored, kind).get_layer("bn")
+        copies = [c.numpy() for c in mirrored.experimental_local_results(bn.moving_mean.value)]
+        print(f"BN_COPIES_{kind}", len(copies), float(np.abs(copies[0] - copies[1]).max()),
+              float(np.abs(copies[0]).max()))
 """)
 
 
@@ -232,8 +237,9 @@ def test_mirrored_on_two_logical_cpus_matches_one_device():
     # 8 SGD steps, lr 0.5: weights move by > 0.01; two replicas summing half-batch gradients match
     # one device to float32 rounding (measured ~1e-6), well inside the stated tolerance 1e-4.
     assert moved > 1e-2 and diff < 1e-4, (moved, diff)
-    copies = words[words.index("BN_COPIES") + 1:]
-    assert int(copies[0]) == 2 and float(copies[1]) == 0.0 and float(copies[2]) > 0.0
+    for kind in ("keras", "fused"):
+        copies = words[words.index(f"BN_COPIES_{kind}") + 1:][:3]
+        assert int(copies[0]) == 2 and float(copies[1]) == 0.0 and float(copies[2]) > 0.0, (kind, copies)
 
 
 # ---- large: the pipeline on two logical CPUs and on two worker processes -------------------------
