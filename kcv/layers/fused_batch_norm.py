@@ -1,7 +1,8 @@
 """Batch norm with PyTorch's BatchNorm2d semantics on TensorFlow's fused kernel (TinySSD's BN)."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import keras
 import tensorflow as tf
@@ -25,20 +26,29 @@ class FusedBatchNorm(keras.layers.Layer):
 
     Mixed precision: the fused kernel takes float16/bfloat16 activations with float32 scale,
     offset and statistics; the moving statistics are float32 variables (autocast=False).
+
+    `updates_per_call` (k, default 1; set by `repeated_updates`, not saved) makes one training call
+    apply the running-average update k times with the same batch statistics, i.e. with weight
+    1 - (1 - momentum)^k on the batch: the state k identical calls would leave.
     """
 
     def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, gamma_initializer: Any = "ones",
-                 beta_initializer: Any = "zeros", **kwargs: Any) -> None:
+                 beta_initializer: Any = "zeros", scale: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        # scale=False: gamma stays at its initial value (not trained), as airbench's BatchNorm
+        # (weight.requires_grad = False); the variable is kept so the weights' layout does not change.
+        self.scale = bool(scale)
         # e.g. the book's DCGAN draws gamma and beta from N(0, 0.02) like every other parameter
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.updates_per_call = 1
 
     def build(self, input_shape) -> None:
         channels = (int(input_shape[-1]),)
-        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma")
+        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma",
+                                     trainable=self.scale)
         self.beta = self.add_weight(shape=channels, initializer=self.beta_initializer, name="beta")
         self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean",
                                            trainable=False, autocast=False)
@@ -53,6 +63,8 @@ class FusedBatchNorm(keras.layers.Layer):
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
             m = self.momentum
+            if self.updates_per_call != 1:
+                m = 1.0 - (1.0 - m) ** self.updates_per_call
             self.moving_mean.assign((1.0 - m) * self.moving_mean + m * mean)
             self.moving_variance.assign((1.0 - m) * self.moving_variance + m * variance)
             return y
@@ -66,6 +78,29 @@ class FusedBatchNorm(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon, "scale": self.scale,
                 "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
                 "beta_initializer": keras.initializers.serialize(self.beta_initializer)}
+
+
+@contextlib.contextmanager
+def repeated_updates(model: keras.layers.Layer, times: int) -> Iterator[None]:
+    """While active, each training call of `model`'s FusedBatchNorm layers updates their running
+    statistics as `times` calls on the same batch would (read when a tf.function traces the call).
+
+    For a model that must run twice on the same input with the same weights (the book's GAN step
+    runs G twice on the same noise): one forward under `repeated_updates(g, 2)` leaves G's state
+    as the two would, up to float rounding.
+    """
+    if int(times) != times or times < 1:
+        raise ValueError(f"repeated_updates: times must be a positive integer, got {times!r}")
+    norms = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+             if isinstance(layer, FusedBatchNorm)]
+    before = [layer.updates_per_call for layer in norms]
+    for layer in norms:
+        layer.updates_per_call = int(times)
+    try:
+        yield
+    finally:
+        for layer, value in zip(norms, before):
+            layer.updates_per_call = value

@@ -65,6 +65,8 @@ class GBlock(layers.Layer):
     (batch, 1, 1, c) -> (batch, 4, 4, filters) with strides=1, padding="valid".
     """
 
+    pure_in_training = True  # call chains conv, BN, activation: see kcv.models.gan.forward_once_is_exact
+
     def __init__(self, filters: int, kernel_size: int = 4, strides: int = 2, padding: str = "same",
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -99,6 +101,8 @@ class DBlock(layers.Layer):
     `batch_norm=False` leaves the BatchNorm out (the DCGAN paper's input block): Conv2D + LeakyReLU,
     still without a bias (as PyTorch's DCGAN example).
     """
+
+    pure_in_training = True  # call chains conv, BN, activation: see kcv.models.gan.forward_once_is_exact
 
     def __init__(self, filters: int, kernel_size: int = 4, strides: int = 2, padding: str = "same",
                  negative_slope: float = 0.2, seed: int | None = None, batch_norm: bool = True,

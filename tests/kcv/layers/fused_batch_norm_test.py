@@ -1,6 +1,7 @@
 """kcv.layers.FusedBatchNorm: torch BatchNorm2d numbers, the saved name, mixed precision."""
 import keras
 import numpy as np
+import pytest
 
 from kcv.layers import FusedBatchNorm
 
@@ -76,3 +77,25 @@ def test_initializers_are_used_and_survive_the_config():
     clone.build((None, 2, 2, 64))
     np.testing.assert_array_equal(clone.gamma.numpy(), layer.gamma.numpy())
     assert abs(float(np.std(layer.gamma.numpy())) - 0.02) < 0.006 and np.all(clone.beta.numpy() == 1.0)
+
+
+def test_repeated_updates_leave_the_state_of_that_many_calls_and_are_undone():
+    from kcv.layers.fused_batch_norm import repeated_updates
+
+    x = np.random.default_rng(3).normal(1.0, 2.0, (4, 2, 2, 3)).astype("float32")
+    twice, once = FusedBatchNorm(name="a"), FusedBatchNorm(name="b")
+    model = keras.Sequential([keras.Input((2, 2, 3)), once])
+    y_twice = [twice(x, training=True).numpy() for _ in range(2)][-1]
+    with repeated_updates(model, 2):
+        assert once.updates_per_call == 2
+        y_once = once(x, training=True).numpy()
+    assert once.updates_per_call == 1
+    np.testing.assert_allclose(y_once, y_twice, atol=1e-6)  # the output is the batch's, unchanged
+    # 0.9 * (0.9 * 0 + 0.1 m) + 0.1 m = 0.19 m
+    flat = x.reshape(-1, 3)
+    np.testing.assert_allclose(once.moving_mean.numpy(), 0.19 * flat.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(once.moving_mean.numpy(), twice.moving_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(once.moving_variance.numpy(), twice.moving_variance.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="positive integer"):
+        with repeated_updates(model, 0):
+            pass

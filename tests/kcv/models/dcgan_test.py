@@ -212,3 +212,35 @@ def test_dcgan_builder_kwarg_and_round_trip_without_input_bn(tmp_path):
     assert _bn_layers(loaded) == {"d_block1": False, "d_block2": True}
     np.testing.assert_allclose(loaded(real, training=False).numpy(), gan.discriminator(real, training=False).numpy(),
                                atol=1e-6)
+
+
+def test_one_generator_forward_per_step_is_the_books_two():
+    # The book runs net_G(Z) twice per step (update_D, update_G) with unchanged G weights; kcv runs
+    # it once and applies G's BatchNorm running update twice. Same weights, same running stats.
+    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype("float32"))
+    gans = []
+    for once in (True, False):
+        gan = dc.build_dcgan(image_size=16, seed=0)
+        assert gan.generate_once  # the book's G is deterministic in training mode
+        gan.generate_once = once
+        gan.compile(**dc.dcgan_optimizers())
+        losses = [gan.train_on_batch(real, return_dict=True) for _ in range(3)][-1]
+        gans.append((gan, losses))
+    (a, la), (b, lb) = gans
+    np.testing.assert_allclose([la["d_loss"], la["g_loss"]], [lb["d_loss"], lb["g_loss"]], rtol=1e-6)
+    for wa, wb in zip(a.generator.weights + a.discriminator.weights, b.generator.weights + b.discriminator.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-7, err_msg=wa.path)
+    moving = [w for w in a.generator.weights if "moving_mean" in w.path]
+    assert moving and all(np.abs(w.numpy()).max() > 0 for w in moving)
+
+
+def test_generators_with_randomness_or_keras_batchnorm_run_twice():
+    from kcv.models.gan import forward_once_is_exact
+
+    def gen(*middle):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), *middle, keras.layers.Dense(2)])
+
+    assert forward_once_is_exact(gen(keras.layers.ReLU()))
+    assert not forward_once_is_exact(gen(keras.layers.Dropout(0.5)))
+    assert not forward_once_is_exact(gen(keras.layers.BatchNormalization()))
+    assert not forward_once_is_exact(gen(keras.layers.GaussianNoise(0.1)))
