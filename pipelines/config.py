@@ -144,6 +144,9 @@ class TrainingConfig:
     label_smoothing: float = setting(0.0, "Classifiers: train against (1 - e) one-hot + e / classes (Szegedy et "
                                      "al. 2016); 0 = the plain cross-entropy.", lower=0.0, upper=1.0)
     weight_decay: float = setting(0.0, "Weight decay added to the gradient, torch/mxnet style.", lower=0.0)
+    offset_lr_scale: float = setting(1.0, "SGD: multiply the learning rate of batch-norm offsets (beta) by this, "
+                                     "not their weight decay (airbench's bias_scaler, 64).", lower=0.0,
+                                     open_bounds=True)
     adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
                                  lower=0.0, upper=1.0)
     lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...]. Counted in epochs (the "
@@ -471,6 +474,8 @@ def build_config(experiment: str, overrides: dict | None = None) -> Config:
     training = tree.get("training", {})
     if training.get("nesterov") and (training.get("optimizer", "sgd") != "sgd" or not training.get("momentum")):
         raise ConfigError("training.nesterov (--nesterov) needs --optimizer=sgd and --momentum > 0")
+    if training.get("offset_lr_scale", 1.0) != 1.0 and training.get("optimizer", "sgd") != "sgd":
+        raise ConfigError("training.offset_lr_scale (--offset_lr_scale) needs --optimizer=sgd")
     for section, key in (("training", "label_smoothing"), ("model", "test_time_flip")):
         if tree.get(section, {}).get(key) and exp.task != "classification":
             raise ConfigError(f"--{key} applies to classification experiments, not {exp.name} ({exp.task})")

@@ -76,13 +76,20 @@ _add(Experiment(
                 "fast recipes' training (label smoothing, Nesterov, triangular rate, flip at test time)",
     task="classification",
     preset=dict(
-        model=dict(name="fast_cifar", kwargs={}, image_size=(32, 32), channels=3, test_time_flip=True),
+        model=dict(name="fast_cifar", kwargs={"bn_scale": False}, image_size=(32, 32), channels=3,
+                   test_time_flip=True),
         data=dict(source="kaggle_cifar10", embedded="shapes_kaggle_cifar10", augment="translate"),
-        # The DAWNBench ResNet-9 recipe (Page 2018) on a mean loss: batch 512, SGD Nesterov momentum 0.9,
-        # lr 0 -> 0.4 -> 0 (linear, peak at 2 of 10 epochs), coupled weight decay 5e-4, label smoothing 0.2,
-        # logits x 0.125 (in the model); flip + 2-pixel translate; test-time flip (airbench).
-        training=dict(epochs=10, batch_size=512, lr=0.4, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                      label_smoothing=0.2, lr_schedule="triangular:max_update=10,warmup_steps=2"),
+        # airbench94's training (Jordan 2024) on a mean loss at half its batch: its lr 11.5 per
+        # 1024 * (1 + 1/(1 - 0.85)) summed examples is 1.5 on the mean at batch 1024, 0.75 at 512; its
+        # decay (2e-3 of w per step at 1024) is 1e-3 per step at 512 = lr 0.75 x l2 1.333e-3; BN offsets
+        # at 64x the rate (bias_scaler), BN scales frozen; lr 0.2x -> 1x -> 0 with the peak at 20 % of the epochs; label
+        # smoothing 0.2, logits x 0.125 (in the model); flip + 2-pixel translate; test-time flip. On one
+        # seed this gained 0.8 points held-out over the DAWNBench ResNet-9 settings (lr 0.4, momentum
+        # 0.9, decay 5e-4: 0.858 -> 0.866, benchmarks/README.md).
+        # 15 epochs: about 20 minutes on 2 AVX512-BF16 cores (10 epochs: 0.866 in 14 minutes).
+        training=dict(epochs=15, batch_size=512, lr=0.75, momentum=0.85, nesterov=True, weight_decay=1.333e-3,
+                      offset_lr_scale=64.0, label_smoothing=0.2,
+                      lr_schedule="triangular:max_update=15,warmup_steps=3,warmup_begin_lr=0.15"),
         evaluation=dict(min_accuracy=0.3),
         # bfloat16 where the CPU has it (2.5x faster here), float16 on a GPU, float32 otherwise.
         runtime=dict(mixed_precision="auto"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Iterator
 
 import keras
@@ -27,9 +28,9 @@ class FusedBatchNorm(keras.layers.Layer):
     Mixed precision: the fused kernel takes float16/bfloat16 activations with float32 scale,
     offset and statistics; the moving statistics are float32 variables (autocast=False).
 
-    `updates_per_call` (k, default 1; set by `repeated_updates`, not saved) makes one training call
-    apply the running-average update k times with the same batch statistics, i.e. with weight
-    1 - (1 - momentum)^k on the batch: the state k identical calls would leave.
+    Under `repeated_updates(model, k)` one training call applies the running-average update k
+    times with the same batch statistics, i.e. with weight 1 - (1 - momentum)^k on the batch: the
+    state k identical calls would leave.
     """
 
     def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, gamma_initializer: Any = "ones",
@@ -43,7 +44,6 @@ class FusedBatchNorm(keras.layers.Layer):
         # e.g. the book's DCGAN draws gamma and beta from N(0, 0.02) like every other parameter
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.beta_initializer = keras.initializers.get(beta_initializer)
-        self.updates_per_call = 1
 
     def build(self, input_shape) -> None:
         channels = (int(input_shape[-1]),)
@@ -63,8 +63,9 @@ class FusedBatchNorm(keras.layers.Layer):
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
             m = self.momentum
-            if self.updates_per_call != 1:
-                m = 1.0 - (1.0 - m) ** self.updates_per_call
+            repeats = updates_per_call(self)
+            if repeats != 1:
+                m = 1.0 - (1.0 - m) ** repeats
             self.moving_mean.assign((1.0 - m) * self.moving_mean + m * mean)
             self.moving_variance.assign((1.0 - m) * self.moving_variance + m * variance)
             return y
@@ -83,10 +84,22 @@ class FusedBatchNorm(keras.layers.Layer):
                 "beta_initializer": keras.initializers.serialize(self.beta_initializer)}
 
 
+# layer id -> updates per training call, per thread: tf.distribute traces each replica's step in
+# its own thread, and one replica leaving the context must not change what another one traces.
+_REPEATS = threading.local()
+
+
+def updates_per_call(layer: FusedBatchNorm) -> int:
+    """How many running-average updates a training call of `layer` applies now (1 outside
+    `repeated_updates`)."""
+    return getattr(_REPEATS, "by_layer", {}).get(id(layer), 1)
+
+
 @contextlib.contextmanager
 def repeated_updates(model: keras.layers.Layer, times: int) -> Iterator[None]:
-    """While active, each training call of `model`'s FusedBatchNorm layers updates their running
-    statistics as `times` calls on the same batch would (read when a tf.function traces the call).
+    """While active (in this thread), each training call of `model`'s FusedBatchNorm layers updates
+    their running statistics as `times` calls on the same batch would (read when a tf.function
+    traces the call).
 
     For a model that must run twice on the same input with the same weights (the book's GAN step
     runs G twice on the same noise): one forward under `repeated_updates(g, 2)` leaves G's state
@@ -94,13 +107,11 @@ def repeated_updates(model: keras.layers.Layer, times: int) -> Iterator[None]:
     """
     if int(times) != times or times < 1:
         raise ValueError(f"repeated_updates: times must be a positive integer, got {times!r}")
-    norms = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
-             if isinstance(layer, FusedBatchNorm)]
-    before = [layer.updates_per_call for layer in norms]
-    for layer in norms:
-        layer.updates_per_call = int(times)
+    before = getattr(_REPEATS, "by_layer", {})
+    norms = {id(layer): int(times) for layer in model._flatten_layers(include_self=True, recursive=True)
+             if isinstance(layer, FusedBatchNorm)}
+    _REPEATS.by_layer = {**before, **norms}
     try:
         yield
     finally:
-        for layer, value in zip(norms, before):
-            layer.updates_per_call = value
+        _REPEATS.by_layer = before

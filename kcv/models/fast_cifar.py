@@ -26,8 +26,9 @@ from kcv.models.registry import register
 @register("fast_cifar")
 def fast_cifar(num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 32, 3),
                widths: Sequence[int] = (64, 256, 256), stem_width: int = 24, activation: str = "relu",
-               bn_momentum: float = 0.2, logit_scale: float = 0.125) -> keras.Model:
-    """The fast CIFAR-10 net; bn_momentum is torch's convention (weight of the new batch)."""
+               bn_momentum: float = 0.2, logit_scale: float = 0.125, bn_scale: bool = True) -> keras.Model:
+    """The fast CIFAR-10 net; bn_momentum is torch's convention (weight of the new batch);
+    bn_scale=False keeps every BatchNorm's gamma at 1 (airbench trains only the offsets)."""
     if len(widths) < 1 or min(widths) < 1 or stem_width < 1:
         raise ValueError(f"fast_cifar: widths and stem_width must be positive, got {list(widths)}, {stem_width}")
     inputs = keras.Input(input_shape, name="images")
@@ -36,10 +37,10 @@ def fast_cifar(num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 3
     for i, width in enumerate(widths, start=1):
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv1")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)  # (B, h/2, w/2, width)
-        x = FusedBatchNorm(bn_momentum, name=f"block{i}_bn1")(x)
+        x = FusedBatchNorm(bn_momentum, scale=bn_scale, name=f"block{i}_bn1")(x)
         x = keras.layers.Activation(activation, name=f"block{i}_act1")(x)
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv2")(x)
-        x = FusedBatchNorm(bn_momentum, name=f"block{i}_bn2")(x)
+        x = FusedBatchNorm(bn_momentum, scale=bn_scale, name=f"block{i}_bn2")(x)
         x = keras.layers.Activation(activation, name=f"block{i}_act2")(x)
     x = keras.layers.GlobalMaxPooling2D(name="pool")(x)  # (B, widths[-1])
     # Scaling the features before a bias-free Dense is scaling the logits: the recipes' temperature.

@@ -12,18 +12,35 @@ import keras
 
 @keras.saving.register_keras_serializable(package="kcv")
 class CoupledSGD(keras.optimizers.SGD):
-    """keras.optimizers.SGD whose `l2` adds l2 * w to every gradient (all trainable weights)."""
+    """keras.optimizers.SGD whose `l2` adds l2 * w to every gradient (all trainable weights).
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, l2: float = 0.0, **kwargs):
+    `offset_lr_scale` (k) multiplies the learning rate of normalization offsets (variables named
+    `beta`, as Keras' and kcv's batch norms name them) by k, but not their decay: their gradient
+    becomes k * g + l2 * w (SGD with momentum is linear in the gradient, so this is k times the
+    rate on the loss term). airbench's `bias_scaler` is 64, with the same per-step decay on
+    biases as on weights.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, l2: float = 0.0,
+                 offset_lr_scale: float = 1.0, **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
         self.l2 = float(l2)
+        self.offset_lr_scale = float(offset_lr_scale)
+        if not self.offset_lr_scale > 0:
+            raise ValueError(f"CoupledSGD: offset_lr_scale must be > 0, got {offset_lr_scale!r}")
 
     def apply(self, grads, trainable_variables=None):
-        if self.l2:
+        if self.l2 or self.offset_lr_scale != 1.0:
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
-            grads = [g if g is None else g + keras.ops.cast(self.l2, g.dtype) * keras.ops.cast(v, g.dtype)
-                     for g, v in zip(grads, variables)]
+            grads = [g if g is None else self._coupled(g, v) for g, v in zip(grads, variables)]
         return super().apply(grads, trainable_variables)
 
+    def _coupled(self, g, v):
+        if self.offset_lr_scale != 1.0 and v.name == "beta":
+            g = keras.ops.cast(self.offset_lr_scale, g.dtype) * g
+        if self.l2:
+            g = g + keras.ops.cast(self.l2, g.dtype) * keras.ops.cast(v, g.dtype)
+        return g
+
     def get_config(self):
-        return {**super().get_config(), "l2": self.l2}
+        return {**super().get_config(), "l2": self.l2, "offset_lr_scale": self.offset_lr_scale}

@@ -140,7 +140,12 @@ def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
     cfg = config.build_config("cifar10_fast", {"data": {"data_dir": "/data"}})
     assert cfg.training.nesterov and cfg.training.label_smoothing == 0.2 and cfg.model.test_time_flip
     assert cfg.runtime.mixed_precision == "auto"  # bfloat16 only where the CPU computes it
-    assert make_optimizer(cfg.training, steps_per_epoch=78).nesterov is True
+    optimizer = make_optimizer(cfg.training, steps_per_epoch=78)
+    assert optimizer.nesterov is True and optimizer.offset_lr_scale == 64.0 and optimizer.l2 == 1.333e-3
+    assert cfg.model.kwargs == {"bn_scale": False}  # airbench trains only the BN offsets
+    with pytest.raises(config.ConfigError, match=r"^training.offset_lr_scale \(--offset_lr_scale\) needs "
+                                                 r"--optimizer=sgd$"):
+        config.build_config("resnet18_cifar10", {"training": {"optimizer": "adam", "offset_lr_scale": 64.0}})
     assert config.build_config("cifar10_fast").training.batch_size == 64  # the embedded demo's
     with pytest.raises(config.ConfigError, match=r"^training.nesterov \(--nesterov\) needs --optimizer=sgd and "
                                                  r"--momentum > 0$"):

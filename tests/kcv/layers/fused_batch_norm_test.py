@@ -80,16 +80,16 @@ def test_initializers_are_used_and_survive_the_config():
 
 
 def test_repeated_updates_leave_the_state_of_that_many_calls_and_are_undone():
-    from kcv.layers.fused_batch_norm import repeated_updates
+    from kcv.layers.fused_batch_norm import repeated_updates, updates_per_call
 
     x = np.random.default_rng(3).normal(1.0, 2.0, (4, 2, 2, 3)).astype("float32")
     twice, once = FusedBatchNorm(name="a"), FusedBatchNorm(name="b")
     model = keras.Sequential([keras.Input((2, 2, 3)), once])
     y_twice = [twice(x, training=True).numpy() for _ in range(2)][-1]
     with repeated_updates(model, 2):
-        assert once.updates_per_call == 2
+        assert (updates_per_call(once), updates_per_call(twice)) == (2, 1)  # only the model's layers
         y_once = once(x, training=True).numpy()
-    assert once.updates_per_call == 1
+    assert updates_per_call(once) == 1
     np.testing.assert_allclose(y_once, y_twice, atol=1e-6)  # the output is the batch's, unchanged
     # 0.9 * (0.9 * 0 + 0.1 m) + 0.1 m = 0.19 m
     flat = x.reshape(-1, 3)
@@ -99,3 +99,12 @@ def test_repeated_updates_leave_the_state_of_that_many_calls_and_are_undone():
     with pytest.raises(ValueError, match="positive integer"):
         with repeated_updates(model, 0):
             pass
+
+
+def test_scale_false_keeps_gamma_at_its_initial_value():
+    layer = FusedBatchNorm(scale=False, name="bn")
+    layer.build((None, 2, 2, 3))
+    assert [w.path for w in layer.trainable_weights] == ["bn/beta"]
+    assert sorted(w.path for w in layer.weights) == ["bn/beta", "bn/gamma", "bn/moving_mean", "bn/moving_variance"]
+    np.testing.assert_array_equal(layer.gamma.numpy(), np.ones(3, np.float32))
+    assert FusedBatchNorm.from_config(layer.get_config()).scale is False

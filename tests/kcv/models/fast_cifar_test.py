@@ -34,3 +34,10 @@ def test_logit_scale_is_a_temperature():
 def test_bad_widths():
     with pytest.raises(ValueError, match="fast_cifar: widths and stem_width must be positive"):
         get_model("fast_cifar", widths=(64, 0))
+
+
+def test_bn_scale_false_trains_only_the_offsets():
+    model = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8), bn_scale=False)
+    gammas = [w for w in model.weights if w.name == "gamma"]
+    assert len(gammas) == 4 and not any(w.trainable for w in gammas)
+    assert all(w.trainable for w in model.weights if w.name == "beta")

@@ -231,6 +231,21 @@ _MIRRORED = textwrap.dedent("""
         np.testing.assert_allclose(logs1["d_loss"], logs2["d_loss"], atol=1e-6)
         # Both optimizers were built in compile(), inside the scope, and stepped once.
         assert int(double.d_optimizer.iterations.numpy()) == 1 and int(double.g_optimizer.iterations.numpy()) == 1
+
+    # A DCGAN's one G forward per step stands for the book's two on every replica: each replica
+    # traces its step in its own thread, and G's BatchNorm must update twice in all of them.
+    from kcv.models.dcgan import build_dcgan, dcgan_optimizers
+    images = np.random.default_rng(1).uniform(-1, 1, (8, 8, 8, 3)).astype("float32")
+    states = []
+    for once in (True, False):
+        with mirrored.scope():
+            gan = build_dcgan(image_size=8, base_filters=4, seed=0)
+            gan.generate_once = once
+            gan.compile(**dcgan_optimizers())
+        gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=2, verbose=0)
+        states.append([w.numpy() for w in gan.generator.weights])
+    for a, b in zip(*states):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     print("MIRRORED_OK")
 """)
 

@@ -35,3 +35,18 @@ def test_config_round_trip_keeps_l2():
     again = CoupledSGD.from_config(opt.get_config())
     assert again.l2 == 1.5625e-5 and again.momentum == 0.9
     assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(opt)).l2 == 1.5625e-5
+
+
+def test_offset_lr_scale_multiplies_the_loss_gradient_of_beta_only():
+    # lr 0.1, no momentum, l2 0.5, g 3, w0 1, scale 64: beta moves by 0.1 * (64*3 + 0.5*1) = 19.25,
+    # any other variable by 0.1 * (3 + 0.5) = 0.35 (the decay is not scaled).
+    opt = CoupledSGD(learning_rate=0.1, l2=0.5, offset_lr_scale=64.0)
+    beta = keras.Variable(np.array([1.0], np.float32), name="beta")
+    kernel = keras.Variable(np.array([1.0], np.float32), name="kernel")
+    g = keras.ops.convert_to_tensor(np.array([3.0], np.float32))
+    opt.apply([g, g], [beta, kernel])
+    assert float(beta.numpy()[0]) == pytest.approx(1 - 19.25, abs=1e-5)
+    assert float(kernel.numpy()[0]) == pytest.approx(0.65, abs=1e-6)
+    assert CoupledSGD.from_config(opt.get_config()).offset_lr_scale == 64.0
+    with pytest.raises(ValueError, match="offset_lr_scale must be > 0"):
+        CoupledSGD(offset_lr_scale=0.0)
