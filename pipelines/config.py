@@ -144,8 +144,8 @@ class TrainingConfig:
     label_smoothing: float = setting(0.0, "Classifiers: train against (1 - e) one-hot + e / classes (Szegedy et "
                                      "al. 2016); 0 = the plain cross-entropy.", lower=0.0, upper=1.0)
     weight_decay: float = setting(0.0, "Weight decay added to the gradient, torch/mxnet style.", lower=0.0)
-    offset_lr_scale: float = setting(1.0, "SGD: multiply the learning rate of batch-norm offsets (beta) by this, "
-                                     "not their weight decay (airbench's bias_scaler, 64).", lower=0.0,
+    offset_lr_scale: float = setting(1.0, "SGD: multiply the learning rate of normalization offsets (every variable "
+                                     "named beta) by this, not their weight decay (airbench's bias_scaler, 64).", lower=0.0,
                                      open_bounds=True)
     adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
                                  lower=0.0, upper=1.0)

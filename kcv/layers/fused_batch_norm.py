@@ -38,8 +38,8 @@ class FusedBatchNorm(keras.layers.Layer):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        # scale=False: gamma stays at its initial value (not trained), as airbench's BatchNorm
-        # (weight.requires_grad = False); the variable is kept so the weights' layout does not change.
+        # scale=False: no gamma (a scale of 1), as Keras' BatchNormalization(scale=False) and
+        # airbench's BatchNorm (weight.requires_grad = False); weights [beta, moving_mean, moving_variance].
         self.scale = bool(scale)
         # e.g. the book's DCGAN draws gamma and beta from N(0, 0.02) like every other parameter
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
@@ -47,8 +47,8 @@ class FusedBatchNorm(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         channels = (int(input_shape[-1]),)
-        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma",
-                                     trainable=self.scale)
+        self.gamma = self.add_weight(shape=channels, initializer=self.gamma_initializer, name="gamma") \
+            if self.scale else None
         self.beta = self.add_weight(shape=channels, initializer=self.beta_initializer, name="beta")
         self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean",
                                            trainable=False, autocast=False)
@@ -57,7 +57,7 @@ class FusedBatchNorm(keras.layers.Layer):
 
     def call(self, inputs, training: bool | None = None):
         x = tf.convert_to_tensor(inputs)
-        gamma = tf.cast(self.gamma, tf.float32)
+        gamma = tf.cast(self.gamma, tf.float32) if self.gamma is not None else tf.ones(tf.shape(self.beta), tf.float32)
         beta = tf.cast(self.beta, tf.float32)
         if training and self.trainable:
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
@@ -99,7 +99,7 @@ def updates_per_call(layer: FusedBatchNorm) -> int:
 def repeated_updates(model: keras.layers.Layer, times: int) -> Iterator[None]:
     """While active (in this thread), each training call of `model`'s FusedBatchNorm layers updates
     their running statistics as `times` calls on the same batch would (read when a tf.function
-    traces the call).
+    traces the call). Nested, the inner context's count replaces the outer one's for its layers.
 
     For a model that must run twice on the same input with the same weights (the book's GAN step
     runs G twice on the same noise): one forward under `repeated_updates(g, 2)` leaves G's state

@@ -73,20 +73,28 @@ _PURE_LEAVES = (
 )
 
 
+def _builtin_activation(layer: keras.layers.Layer) -> bool:
+    fn = getattr(layer, "activation", None)
+    return fn is None or getattr(fn, "__module__", "").startswith("keras.")
+
+
 def forward_once_is_exact(model: keras.Model) -> bool:
     """Whether one training-mode forward of `model` under `repeated_updates(model, 2)` stands for
-    two forwards on the same input: every leaf layer is pure (`_PURE_LEAVES`) or a FusedBatchNorm,
-    and every container is a functional/Sequential model or declares `pure_in_training = True`
-    (its call only chains its sublayers). Dropout, noise layers, Keras' BatchNormalization or an
-    unknown layer make it False, and the GAN then runs G twice as the book does.
+    two forwards on the same input: every leaf layer is exactly one of the pure types
+    (`_PURE_LEAVES`, not a subclass, with a Keras activation) or a FusedBatchNorm, and every
+    container is a functional/Sequential model or a class that itself declares
+    `pure_in_training = True` (its call only chains its sublayers; not inherited). Dropout, noise
+    layers, Keras' BatchNormalization, a subclass (say a spectrally normalised Conv2D that updates
+    a vector in every call) or an unknown layer make it False, and the GAN then runs G twice as
+    the book does.
     """
     for layer in model._flatten_layers(include_self=True, recursive=True):
         children = list(layer._flatten_layers(include_self=False, recursive=False))
         if not children:
-            if not isinstance(layer, (FusedBatchNorm,) + _PURE_LEAVES):
+            if not (type(layer) is FusedBatchNorm or (type(layer) in _PURE_LEAVES and _builtin_activation(layer))):
                 return False
         elif not (type(layer) in (keras.Sequential, keras.src.models.functional.Functional)
-                  or getattr(type(layer), "pure_in_training", False)):
+                  or type(layer).__dict__.get("pure_in_training", False)):
             return False
     return True
 
@@ -106,6 +114,10 @@ class GAN(keras.Model):
 
     `call(noise)` returns `generator(noise)`; noise may be (batch, latent_dim) or
     (batch, *noise_shape).
+
+    `generate_once` (set from `forward_once_is_exact(generator)`; not saved, recomputed on load):
+    whether a train step runs G once for both updates (see the module doc). Set it before the
+    first `fit`/`train_on_batch`: the step is traced then.
     """
 
     def __init__(
@@ -141,7 +153,9 @@ class GAN(keras.Model):
         self.g_optimizer: keras.optimizers.Optimizer | None = None
         self.loss_fn: LossFn | None = None
         self._gan_compile_config: dict[str, Any] = {}
-        self.generate_once = forward_once_is_exact(generator)
+        # G and D sharing a weight would break "G unchanged between the two forwards".
+        shared = {id(v) for v in generator.weights} & {id(v) for v in discriminator.weights}
+        self.generate_once = forward_once_is_exact(generator) and not shared
         self.built = True  # both sub-models are built, so the GAN has all its variables
 
     # ---- compile / metrics ----------------------------------------------------------------

@@ -8,17 +8,19 @@ the coupled form.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="kcv")
 class CoupledSGD(keras.optimizers.SGD):
     """keras.optimizers.SGD whose `l2` adds l2 * w to every gradient (all trainable weights).
 
-    `offset_lr_scale` (k) multiplies the learning rate of normalization offsets (variables named
-    `beta`, as Keras' and kcv's batch norms name them) by k, but not their decay: their gradient
-    becomes k * g + l2 * w (SGD with momentum is linear in the gradient, so this is k times the
-    rate on the loss term). airbench's `bias_scaler` is 64, with the same per-step decay on
-    biases as on weights.
+    `offset_lr_scale` (k) multiplies the learning rate of every variable named `beta` (the offsets
+    of Keras' and kcv's batch, layer and group norms) by k, but not its decay: its gradient becomes
+    k * g + l2 * w (SGD with momentum is linear in the gradient, so this is k times the rate on the
+    loss term; not with clipnorm, where the k-times gradient enters the norm). airbench's
+    `bias_scaler` is 64, with the same per-step decay on biases as on weights. A model without
+    such variables is trained as with k = 1.
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, l2: float = 0.0,
@@ -32,14 +34,18 @@ class CoupledSGD(keras.optimizers.SGD):
     def apply(self, grads, trainable_variables=None):
         if self.l2 or self.offset_lr_scale != 1.0:
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
-            grads = [g if g is None else self._coupled(g, v) for g, v in zip(grads, variables)]
+            # Inside a replica step Keras sums the replicas' gradients after this: each replica adds
+            # its share of the decay, so the sum carries l2 * w once (not once per replica).
+            context = tf.distribute.get_replica_context()
+            replicas = context.num_replicas_in_sync if context is not None else 1
+            grads = [g if g is None else self._coupled(g, v, replicas) for g, v in zip(grads, variables)]
         return super().apply(grads, trainable_variables)
 
-    def _coupled(self, g, v):
+    def _coupled(self, g, v, replicas: int = 1):
         if self.offset_lr_scale != 1.0 and v.name == "beta":
             g = keras.ops.cast(self.offset_lr_scale, g.dtype) * g
         if self.l2:
-            g = g + keras.ops.cast(self.l2, g.dtype) * keras.ops.cast(v, g.dtype)
+            g = g + keras.ops.cast(self.l2 / replicas, g.dtype) * keras.ops.cast(v, g.dtype)
         return g
 
     def get_config(self):

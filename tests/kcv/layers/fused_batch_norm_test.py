@@ -101,10 +101,15 @@ def test_repeated_updates_leave_the_state_of_that_many_calls_and_are_undone():
             pass
 
 
-def test_scale_false_keeps_gamma_at_its_initial_value():
-    layer = FusedBatchNorm(scale=False, name="bn")
-    layer.build((None, 2, 2, 3))
-    assert [w.path for w in layer.trainable_weights] == ["bn/beta"]
-    assert sorted(w.path for w in layer.weights) == ["bn/beta", "bn/gamma", "bn/moving_mean", "bn/moving_variance"]
-    np.testing.assert_array_equal(layer.gamma.numpy(), np.ones(3, np.float32))
+def test_scale_false_has_no_gamma_as_keras_batchnormalization():
+    x = np.random.default_rng(4).normal(3.0, 2.0, (2, 3, 3, 4)).astype("float32")
+    layer = FusedBatchNorm(scale=False, beta_initializer="ones", name="bn")
+    keras_bn = keras.layers.BatchNormalization(scale=False, name="bn")
+    keras_bn.build((None, 3, 3, 4))
+    layer.build((None, 3, 3, 4))
+    assert [w.path for w in layer.weights] == [w.path for w in keras_bn.weights] == [
+        "bn/beta", "bn/moving_mean", "bn/moving_variance"]
+    flat = x.reshape(-1, 4)
+    expected = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5) + 1.0  # scale 1, offset 1
+    np.testing.assert_allclose(layer(x, training=True).numpy().reshape(-1, 4), expected, atol=1e-5)
     assert FusedBatchNorm.from_config(layer.get_config()).scale is False

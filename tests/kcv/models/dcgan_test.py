@@ -244,3 +244,26 @@ def test_generators_with_randomness_or_keras_batchnorm_run_twice():
     assert not forward_once_is_exact(gen(keras.layers.Dropout(0.5)))
     assert not forward_once_is_exact(gen(keras.layers.BatchNormalization()))
     assert not forward_once_is_exact(gen(keras.layers.GaussianNoise(0.1)))
+
+
+def test_subclassed_or_shared_layers_make_the_gan_run_g_twice():
+    from kcv.models.gan import forward_once_is_exact
+
+    class PowerIterationConv(keras.layers.Conv2D):  # e.g. spectral norm: a state update per call
+        pass
+
+    def gen(layer):
+        return keras.Sequential([keras.Input((2, 2, 3)), layer])
+
+    assert forward_once_is_exact(gen(keras.layers.Conv2D(3, 1)))
+    assert not forward_once_is_exact(gen(PowerIterationConv(3, 1)))
+    assert not forward_once_is_exact(gen(keras.layers.Conv2D(3, 1, activation=lambda x: x * 2)))
+
+    class NoisyBlock(dc.GBlock):  # inherits pure_in_training, but its call is its own
+        pass
+
+    assert not forward_once_is_exact(gen(NoisyBlock(3)))
+    shared = keras.layers.Dense(2)
+    g = keras.Sequential([keras.Input((2,)), shared])
+    d = keras.Sequential([keras.Input((2,)), shared, keras.layers.Dense(1)])
+    assert not GAN(g, d, latent_dim=2).generate_once
