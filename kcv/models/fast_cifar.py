@@ -6,7 +6,8 @@ global max pool and a bias-free linear layer on features scaled by `logit_scale`
 temperature, as both recipes use). Pooling right after the first conv of a block runs the second
 conv at a quarter of the pixels. Widths 64/256/256 are airbench's; its GELU is ~2x slower than ReLU on
 2 CPU cores (BUILD.md), so ReLU is the default. Under mixed_bfloat16 on an AMX Xeon this net trains
-~2.5x faster than in float32 (64/128/256: another ~2x, at lower accuracy). No whitening layer and
+~2.5x faster than in float32 (64/128/256: another ~2x, at lower accuracy). `bn_scale=False` (the
+preset) trains only the BN offsets, as airbench. No whitening layer and
 no lookahead (airbench's).
 
 (batch, 32, 32, 3) normalised images -> (batch, num_classes) logits; spatial 32 -> 31 (stem,
