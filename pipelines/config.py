@@ -118,6 +118,11 @@ class ModelConfig:
     test_time_flip: bool = setting(False, "Classifiers: the exported model (so serving and the Evaluator) averages "
                                    "the logits of each image and its left-right mirror; twice the inference "
                                    "cost. Training is unchanged.", fingerprint=False)
+    test_time_translate: bool = setting(False, "Classifiers: the exported model also averages the image shifted by "
+                                        "one pixel up-left and down-right (reflected border; their mirrors too "
+                                        "with --test_time_flip), half weight against the unshifted views "
+                                        "(airbench's test-time augmentation); 3x the inference cost of "
+                                        "--test_time_flip alone.", fingerprint=False)
 
     def builder_kwargs(self, allow_download: bool) -> dict:
         """Keyword arguments for the registered builder: the preset's, plus the fine-tuning settings."""
@@ -147,6 +152,11 @@ class TrainingConfig:
     offset_lr_scale: float = setting(1.0, "SGD: multiply the learning rate of normalization offsets (every variable "
                                      "named beta) by this, not their weight decay (airbench's bias_scaler, 64).", lower=0.0,
                                      open_bounds=True)
+    lookahead_every: int = setting(0, "SGD: every N updates average the weights into a slow copy and continue from "
+                                   "it (Lookahead with airbench's rate, which rises as (step / total)^3 to "
+                                   "--lookahead_decay^N; the final weights are the slow ones); 0 = off.", lower=0)
+    lookahead_decay: float = setting(0.95, "SGD with --lookahead_every: the per-update decay of the slow weights "
+                                     "at the end of training.", lower=0.0, upper=1.0, open_bounds=True)
     adam_beta_1: float = setting(0.9, "GANs: Adam's beta_1 (the book's DCGAN uses 0.5).", flag=False,
                                  lower=0.0, upper=1.0)
     lr_schedule: str = setting("constant", "Learning-rate schedule NAME[:key=value,...]. Counted in epochs (the "
@@ -476,7 +486,10 @@ def build_config(experiment: str, overrides: dict | None = None) -> Config:
         raise ConfigError("training.nesterov (--nesterov) needs --optimizer=sgd and --momentum > 0")
     if training.get("offset_lr_scale", 1.0) != 1.0 and training.get("optimizer", "sgd") != "sgd":
         raise ConfigError("training.offset_lr_scale (--offset_lr_scale) needs --optimizer=sgd")
-    for section, key in (("training", "label_smoothing"), ("model", "test_time_flip")):
+    if training.get("lookahead_every") and training.get("optimizer", "sgd") != "sgd":
+        raise ConfigError("training.lookahead_every (--lookahead_every) needs --optimizer=sgd")
+    for section, key in (("training", "label_smoothing"), ("model", "test_time_flip"),
+                         ("model", "test_time_translate")):
         if tree.get(section, {}).get(key) and exp.task != "classification":
             raise ConfigError(f"--{key} applies to classification experiments, not {exp.name} ({exp.task})")
     tree["paths"] = {"pipeline_root": os.path.join("runs", exp.name),

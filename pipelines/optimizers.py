@@ -35,11 +35,14 @@ def learning_rate(training, steps_per_epoch: int, base_lr: float | None = None):
 
 
 def make_optimizer(training, steps_per_epoch: int):
-    """--optimizer with --lr/--lr_schedule, --momentum (--nesterov), --weight_decay and --offset_lr_scale."""
+    """--optimizer with --lr/--lr_schedule, --momentum (--nesterov), --weight_decay, --offset_lr_scale
+    and --lookahead_every/--lookahead_decay (over the run's epochs * steps_per_epoch updates)."""
     schedule = learning_rate(training, steps_per_epoch)
     if training.optimizer == "sgd":
         return CoupledSGD(learning_rate=schedule, momentum=training.momentum, nesterov=training.nesterov,
-                          l2=training.weight_decay, offset_lr_scale=training.offset_lr_scale)
+                          l2=training.weight_decay, offset_lr_scale=training.offset_lr_scale,
+                          lookahead_every=training.lookahead_every, lookahead_decay=training.lookahead_decay,
+                          total_steps=training.epochs * steps_per_epoch)
     # Adam: torch-style L2 is not what people expect from Adam; use Keras' decoupled decay (AdamW).
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=training.weight_decay) \
         if training.weight_decay else keras.optimizers.Adam(learning_rate=schedule)

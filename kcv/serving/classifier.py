@@ -9,7 +9,10 @@ The loaded object also carries `class_names` (string [K]): the vocabulary, in ou
 (string scalar): the Kaggle submission kcv-predict writes with it by default, "labels"
 (`id,label`, CIFAR-10) or "probabilities" (`id,<class_names>...`, dog breeds), and
 `test_time_flip` (bool scalar): whether the probabilities are the softmax of the mean of the
-logits of each image and its left-right mirror (test-time augmentation, fixed at export).
+logits of each image and its left-right mirror (test-time augmentation, fixed at export), and
+`test_time_translate` (bool scalar): whether they also average the image shifted by one pixel
+up-left and down-right (reflected border; with their mirrors under test_time_flip), weighted
+half and half against the unshifted views: airbench's test-time augmentation "level 2".
 Decoding, resizing and normalisation all run inside the graph; the model is called with
 training=False so no augmentation or dropout survives export.
 Guarded: serving_default reads each image's size from its header (PNG, JPEG, GIF, BMP;
@@ -43,12 +46,15 @@ def build_classifier_archive(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     submission_format: str = "labels",
     test_time_flip: bool = False,
+    test_time_translate: bool = False,
 ) -> keras.export.ExportArchive:
     """An ExportArchive with the two signatures above. `model` maps float [0, 255] images to logits.
 
     serving_default refuses (InvalidArgumentError, before decoding) images over `max_image_pixels`.
     submission_format: one of SUBMISSION_FORMATS, recorded as `loaded.submission_format`.
     test_time_flip: average the logits of each image and its mirror (one model call on 2N images).
+    test_time_translate: 0.5 x the mean logits of the unshifted views + 0.5 x the mean of the
+      views shifted by (-1, -1) and (+1, +1) pixels, reflected borders (one call on 3N or 6N images).
     """
     if int(max_image_pixels) < 1:
         raise ValueError(f"export_classifier: max_image_pixels must be >= 1, got {max_image_pixels}")
@@ -63,24 +69,35 @@ def build_classifier_archive(
     limit = tf.Variable(int(max_image_pixels), trainable=False, dtype=tf.int64, name="max_image_pixels")
     submission = tf.Variable(submission_format, trainable=False, dtype=tf.string, name="submission_format")
     flip = tf.Variable(bool(test_time_flip), trainable=False, dtype=tf.bool, name="test_time_flip")
+    translate = tf.Variable(bool(test_time_translate), trainable=False, dtype=tf.bool, name="test_time_translate")
     # ExportArchive exposes no public way to attach a plain resource; these attributes are what
     # `tf.saved_model.load(path).class_names` / `.max_image_pixels` return.
     archive._tf_trackable.class_names = names
     archive._tf_trackable.max_image_pixels = limit
     archive._tf_trackable.submission_format = submission
     archive._tf_trackable.test_time_flip = flip
+    archive._tf_trackable.test_time_translate = translate
 
     def empty() -> dict[str, tf.Tensor]:
         return {"probabilities": tf.zeros([0, num_classes]), "classes": tf.zeros([0], tf.int64),
                 "class_names": tf.zeros([0], tf.string)}
 
+    def views(x: tf.Tensor) -> list[tf.Tensor]:
+        return [x, tf.reverse(x, axis=[2])] if test_time_flip else [x]
+
     def run(images: tf.Tensor) -> dict[str, tf.Tensor]:
         x = tf.cast(images, tf.float32)  # (N, H, W, C)
-        if test_time_flip:  # one call on [x; mirror(x)], then the mean of the two halves' logits
-            both = tf.cast(model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False), tf.float32)
-            logits = tf.reduce_mean(tf.stack(tf.split(both, 2, axis=0)), axis=0)  # (N, K)
-        else:
-            logits = tf.cast(model(x, training=False), tf.float32)  # (N, K)
+        plain = views(x)
+        shifted = []
+        if test_time_translate:
+            padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")  # (N, H+2, W+2, C)
+            shifted = views(padded[:, :height, :width]) + views(padded[:, 2:, 2:])
+        # One model call on every view stacked, then each view's (N, K) logits.
+        every = tf.cast(model(tf.concat(plain + shifted, axis=0), training=False), tf.float32)
+        per_view = tf.split(every, len(plain) + len(shifted), axis=0)
+        logits = tf.add_n(per_view[:len(plain)]) / len(plain)  # (N, K)
+        if shifted:
+            logits = 0.5 * logits + 0.5 * tf.add_n(per_view[len(plain):]) / len(shifted)
         probabilities = tf.nn.softmax(logits, axis=-1)
         classes = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "classes": classes, "class_names": tf.gather(names, classes)}
@@ -106,7 +123,7 @@ def build_classifier_archive(
 def export_classifier(model: keras.Model, path: str, class_names: Sequence[str], image_size: tuple[int, int],
                       channels: int = 3, resize_mode: str = "stretch",
                       max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, submission_format: str = "labels",
-                      test_time_flip: bool = False) -> str:
+                      test_time_flip: bool = False, test_time_translate: bool = False) -> str:
     """Write the classifier SavedModel to `path` atomically; returns `path`.
 
     Guarded: serving_default refuses, from the header and before decoding, images whose width x
@@ -114,7 +131,9 @@ def export_classifier(model: keras.Model, path: str, class_names: Sequence[str],
     not PNG/JPEG/GIF/BMP; empty batches answer empty outputs. `submission_format` ("labels" or
     "probabilities") is what kcv-predict writes with this model unless told otherwise.
     `test_time_flip`: the probabilities come from the mean of the logits of each image and its
-    left-right mirror (recorded as `loaded.test_time_flip`).
+    left-right mirror (recorded as `loaded.test_time_flip`); `test_time_translate`: also of the
+    image shifted by one pixel up-left and down-right (`loaded.test_time_translate`).
     """
     return write_archive(build_classifier_archive(model, class_names, image_size, channels, resize_mode,
-                                                  max_image_pixels, submission_format, test_time_flip), path)
+                                                  max_image_pixels, submission_format, test_time_flip,
+                                                  test_time_translate), path)

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from kcv.data.input import classification_dataset
-from kcv.data.statistics import image_statistics
+from kcv.data.statistics import image_statistics, patch_covariance
 from kcv.losses.classification import classification_loss
 from kcv.models.classifier import image_classifier
 from kcv.serving.classifier import IMAGES_SIGNATURE, export_classifier
@@ -51,16 +51,30 @@ class Classification(Task):
             raise PipelineError(str(err)) from None
 
     def statistics(self, cfg, examples_dir: str) -> dict:
-        return image_statistics(split_dir(examples_dir, "train"), image_size=cfg.model.image_size,
-                                channels=cfg.model.channels, resize_mode=cfg.data.resize_mode)
+        """Per-channel mean and std; with a whitening stem (model kwargs whiten=True, fast_cifar) also
+        `patch_covariance`, the 2x2 patch second moments of the normalised training images."""
+        train = split_dir(examples_dir, "train")
+        m = cfg.model
+        stats = image_statistics(train, image_size=m.image_size, channels=m.channels, resize_mode=cfg.data.resize_mode)
+        if m.kwargs.get("whiten"):
+            stats["patch_covariance"] = patch_covariance(train, image_size=m.image_size, channels=m.channels,
+                                                         mean=stats["mean"], std=stats["std"],
+                                                         resize_mode=cfg.data.resize_mode)
+        return stats
 
     def build_model(self, cfg, stats: dict, vocabulary: list[str]) -> keras.Model:
         """Normalisation (the Transform statistics, unless the backbone has its own) -> backbone -> logits."""
         m = cfg.model
         norm = {"mean": stats["mean"], "std": stats["std"]} if m.normalize else {}
+        kwargs = m.builder_kwargs(cfg.data.download)
+        if kwargs.get("whiten"):
+            if "patch_covariance" not in stats:
+                raise PipelineError("the whitening stem (whiten=True) needs the Transform's patch_covariance; "
+                                    "these statistics have none: rerun Transform")
+            kwargs["patch_covariance"] = stats["patch_covariance"]
         try:
             return image_classifier(m.name, num_classes=len(vocabulary), input_shape=(*m.image_size, m.channels),
-                                    name=cfg.experiment, **norm, **m.builder_kwargs(cfg.data.download))
+                                    name=cfg.experiment, **norm, **kwargs)
         except ValueError as err:  # e.g. ImageNet weights missing offline: one line for the user
             raise PipelineError(str(err)) from None
 
@@ -91,7 +105,8 @@ class Classification(Task):
         return export_classifier(model, path, vocabulary, input_size(model), model.input_shape[-1],
                                  cfg.data.resize_mode, max_image_pixels=cfg.data.max_image_pixels,
                                  submission_format=cfg.model.submission,
-                                 test_time_flip=cfg.model.test_time_flip)
+                                 test_time_flip=cfg.model.test_time_flip,
+                                 test_time_translate=cfg.model.test_time_translate)
 
     def evaluate(self, saved_model_dir: str, cfg, examples_dir: str, vocabulary: list[str],
                  progress=None) -> dict:

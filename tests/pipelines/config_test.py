@@ -142,11 +142,20 @@ def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
     assert cfg.runtime.mixed_precision == "auto"  # bfloat16 only where the CPU computes it
     optimizer = make_optimizer(cfg.training, steps_per_epoch=78)
     assert optimizer.nesterov is True and optimizer.offset_lr_scale == 64.0 and optimizer.l2 == 1.333e-3
-    assert cfg.model.kwargs == {"bn_scale": False}  # airbench trains only the BN offsets
+    # airbench trains only the BN offsets, from a frozen whitening stem and identity-initialised convs
+    assert cfg.model.kwargs == {"bn_scale": False, "whiten": True, "identity_init": True}
+    assert cfg.model.test_time_translate and cfg.data.valid_ratio == 0.025  # 1,000 of CIFAR's 40,000 held out
+    assert config.build_config("cifar10_fast").data.valid_ratio == 0.1  # the embedded demo keeps 10 %
     with pytest.raises(config.ConfigError, match=r"^training.offset_lr_scale \(--offset_lr_scale\) needs "
                                                  r"--optimizer=sgd$"):
         config.build_config("resnet18_cifar10", {"training": {"optimizer": "adam", "offset_lr_scale": 64.0}})
     assert config.build_config("cifar10_fast").training.batch_size == 64  # the embedded demo's
+    with pytest.raises(config.ConfigError, match=r"^training.lookahead_every \(--lookahead_every\) needs "
+                                                 r"--optimizer=sgd$"):
+        config.build_config("resnet18_cifar10", {"training": {"optimizer": "adam", "lookahead_every": 5}})
+    slow = make_optimizer(config.build_config("resnet18_cifar10", {"training": {"lookahead_every": 5,
+                                                                               "epochs": 3}}).training, 78)
+    assert (slow.lookahead_every, slow.lookahead_decay, slow.total_steps) == (5, 0.95, 3 * 78)
     with pytest.raises(config.ConfigError, match=r"^training.nesterov \(--nesterov\) needs --optimizer=sgd and "
                                                  r"--momentum > 0$"):
         config.build_config("cifar10_fast", {"training": {"optimizer": "adam"}})
@@ -157,3 +166,5 @@ def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
         config.build_config("tiny_ssd_bananas", {"training": {"label_smoothing": 0.1}})
     with pytest.raises(config.ConfigError, match=r"^--test_time_flip applies to classification experiments"):
         config.build_config("dcgan_pokemon", {"model": {"test_time_flip": True}})
+    with pytest.raises(config.ConfigError, match=r"^--test_time_translate applies to classification experiments"):
+        config.build_config("dcgan_pokemon", {"model": {"test_time_translate": True}})

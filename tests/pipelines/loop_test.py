@@ -38,9 +38,9 @@ def deterministic(seed=0):
             tf_config.disable_op_determinism()
 
 
-def classifier():
+def classifier(lookahead_every: int = 0):
     """Conv, BatchNorm (moving statistics), Dropout (a seed generator), CoupledSGD with momentum
-    and a step schedule: every kind of state a resume must bring back."""
+    and a step schedule (and lookahead's slow weights): every kind of state a resume must bring back."""
     from kcv.optim.coupled_decay import CoupledSGD
     from kcv.optim.schedules import build_schedule
 
@@ -52,9 +52,14 @@ def classifier():
     x = keras.layers.Dropout(0.5, seed=3, name="drop")(x)
     model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(x))
     schedule = build_schedule("step", 0.2, STEPS, lr_period=1, lr_decay=0.5)
-    model.compile(optimizer=CoupledSGD(schedule, momentum=0.9, l2=1e-3),
+    model.compile(optimizer=CoupledSGD(schedule, momentum=0.9, l2=1e-3, lookahead_every=lookahead_every,
+                                       total_steps=EPOCHS * STEPS),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
     return model
+
+
+def classifier_lookahead():  # syncs after steps 4 and 8 (the resume below restarts at 6) and 12
+    return classifier(lookahead_every=4)
 
 
 def classifier_data():
@@ -147,7 +152,8 @@ def test_a_layer_more_is_another_object_path_not_a_silent_load(tmp_path):
 
 
 # ---- bit-identical resume ----------------------------------------------------------------------
-@pytest.mark.parametrize("build, data", [(classifier, classifier_data), (gan, gan_data)], ids=["classifier", "gan"])
+@pytest.mark.parametrize("build, data", [(classifier, classifier_data), (classifier_lookahead, classifier_data),
+                                         (gan, gan_data)], ids=["classifier", "lookahead", "gan"])
 def test_resume_after_an_interruption_equals_the_uninterrupted_run(tmp_path, build, data):
     directory = str(tmp_path / "backup")
     with deterministic():

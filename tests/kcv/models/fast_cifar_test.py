@@ -42,3 +42,27 @@ def test_bn_scale_false_trains_only_the_offsets():
     assert len([w for w in model.trainable_weights if w.name == "beta"]) == 4
     full = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8))
     assert full.count_params() - model.count_params() == 4 + 4 + 8 + 8  # one gamma per BN channel
+
+
+def test_whitening_stem_is_frozen_and_set_from_the_patch_covariance():
+    cov = np.diag(np.linspace(1.0, 4.0, 12))
+    model = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8), whiten=True,
+                      patch_covariance=cov.tolist())
+    stem = model.get_layer("stem_whitening")
+    assert stem.output.shape[1:] == (15, 15, 24)
+    assert "stem_whitening/kernel" not in [w.path for w in model.trainable_weights]
+    # a diagonal covariance: filter i reads patch element i, scaled by 1 / sqrt(variance + eps)
+    kernel = np.asarray(stem.kernel).reshape(12, 24)
+    np.testing.assert_allclose(np.abs(kernel[:, :12]).max(axis=0), 1 / np.sqrt(np.linspace(1, 4, 12) + 5e-4),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="whiten=True needs patch_covariance"):
+        get_model("fast_cifar", whiten=True)
+    with pytest.raises(ValueError, match="a whitening stem has 2 x 2 x 2 x channels = 24 channels; got stem_width=16"):
+        get_model("fast_cifar", whiten=True, patch_covariance=cov.tolist(), stem_width=16)
+
+
+def test_identity_init_starts_each_block_conv_as_a_partial_identity():
+    model = get_model("fast_cifar", num_classes=3, input_shape=(16, 16, 3), widths=(4, 8), identity_init=True)
+    k = np.asarray(model.get_layer("block2_conv1").kernel)  # (3, 3, 4, 8): filters 0-3 copy channels 0-3
+    np.testing.assert_array_equal(k[..., :4], np.eye(4)[None, None] * (np.arange(9) == 4).reshape(3, 3, 1, 1))
+    assert np.abs(k[..., 4:]).max() > 0

@@ -169,3 +169,30 @@ def test_test_time_flip_averages_the_logits_of_image_and_mirror(exported, tmp_pa
     np.testing.assert_allclose(mirrored["probabilities"].numpy(), out["probabilities"].numpy(), rtol=1e-5, atol=1e-6)
     empty = loaded.signatures["serving_images"](images=tf.zeros([0, 8, 8, 3], tf.uint8))
     assert empty["probabilities"].shape == (0, 3)
+
+
+def test_test_time_translate_adds_one_pixel_shifts_at_half_weight(exported, tmp_path):
+    model, path, images = exported
+    assert not bool(tf.saved_model.load(path).test_time_translate.numpy())  # the default: no shifts
+    x = images.astype(np.float32)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    up_left, down_right = padded[:, :8, :8], padded[:, 2:, 2:]  # content moved by +1 / -1 pixel each way
+
+    def logits(v):
+        return model(v, training=False).numpy().astype(np.float64)
+
+    def mirrored(v):
+        return (logits(v) + logits(v[:, :, ::-1])) / 2
+
+    cases = {False: 0.5 * logits(x) + 0.25 * (logits(up_left) + logits(down_right)),
+             True: 0.5 * mirrored(x) + 0.25 * (mirrored(up_left) + mirrored(down_right))}
+    for flip, expected in cases.items():
+        shifted = export_classifier(model, str(tmp_path / f"t{flip}"), NAMES, (8, 8), test_time_flip=flip,
+                                    test_time_translate=True)
+        loaded = tf.saved_model.load(shifted)
+        assert bool(loaded.test_time_translate.numpy()) and bool(loaded.test_time_flip.numpy()) == flip
+        out = loaded.signatures["serving_images"](images=tf.constant(images))["probabilities"].numpy()
+        np.testing.assert_allclose(out, tf.nn.softmax(expected).numpy(), rtol=1e-4, atol=1e-6)
+        assert not np.allclose(out, tf.nn.softmax(logits(x)).numpy(), atol=1e-4)  # the shifts changed the answer
+        empty = loaded.signatures["serving_images"](images=tf.zeros([0, 8, 8, 3], tf.uint8))
+        assert empty["probabilities"].shape == (0, 3)
