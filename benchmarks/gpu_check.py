@@ -22,7 +22,7 @@ and trained only by `pipelines.loop.train` (never `fit`). On the machine's GPUs 
      first epoch at --target on the pipeline's eval split and the accuracy on the fixed held-out
      10,000 (files 4000-4999 of each class). Without the tarball it says so and skips this part.
 Targets on an H100-class GPU: >= 15,000 images/s for 4, and 4 / 3 >= 0.9. Parts 1-5 take about 5
-minutes; part 6 adds one kcv-train run per recipe (its data ingestion, 15 epochs of cifar10_fast and
+minutes; part 6 adds one kcv-train run per recipe (its data ingestion, 10 epochs of cifar10_fast and
 4 of the book's recipe; not yet timed on a GPU: `--accuracy_recipes=cifar10_fast` runs only the first).
 It prints one table with the GPU names; it exits 1 if a loss was NaN/inf or the replicas'
 weights differ, 0 otherwise. Without a GPU it prints one line and exits 0; --allow_cpu then runs

@@ -4,12 +4,14 @@ Shape of design from airbench (Jordan 2024) and the DAWNBench ResNet-9 (Page 201
 2x2 stem, then three blocks of conv3x3 -> max-pool 2 -> BN -> act -> conv3x3 -> BN -> act, a
 global max pool and a bias-free linear layer on features scaled by `logit_scale` (a fixed
 temperature, as both recipes use). Pooling right after the first conv of a block runs the second
-conv at a quarter of the pixels. Widths 64/256/256 are airbench's. Its GELU costs ~15 % more per
-train step than ReLU on 2 AVX512-BF16 cores (399-410 vs 462-515 img/s at batch 512), so ReLU is
-the default. Under mixed_bfloat16 on an AMX Xeon this net trains ~2.5x faster than in float32.
+conv at a quarter of the pixels. Widths 64/256/256 are airbench's. ReLU is the default: airbench's
+GELU costs ~15-25 % more per train step on 2 AVX512-BF16 cores (399-410 vs 462-515 img/s at batch
+512 alone; 1057 vs 873 s of steps in a 10-epoch run), which the preset pays for about a point of
+accuracy. Under mixed_bfloat16 on an AMX Xeon this net trains ~2.5x faster than in float32.
 The preset (`cifar10_fast`) takes airbench's other parts: `bn_scale=False` (only the BN offsets
 train), `whiten=True` (a frozen patch-whitening stem, `kcv.layers.whitening`, from the Transform's
-patch moments) and `identity_init=True` (partial-identity convs); the optimizer adds lookahead.
+patch moments), `identity_init=True` (partial-identity convs), GELU and bn_momentum 0.6; the
+optimizer adds lookahead.
 
 (batch, 32, 32, 3) normalised images -> (batch, num_classes) logits; spatial 32 -> 31 (stem,
 valid) -> 15 -> 7 -> 3 -> pooled.

@@ -143,7 +143,9 @@ def test_fast_recipe_settings_are_checked_against_optimizer_and_task():
     optimizer = make_optimizer(cfg.training, steps_per_epoch=78)
     assert optimizer.nesterov is True and optimizer.offset_lr_scale == 64.0 and optimizer.l2 == 1.333e-3
     # airbench trains only the BN offsets, from a frozen whitening stem and identity-initialised convs
-    assert cfg.model.kwargs == {"bn_scale": False, "whiten": True, "identity_init": True}
+    assert cfg.model.kwargs == {"bn_scale": False, "whiten": True, "identity_init": True, "activation": "gelu",
+                                "bn_momentum": 0.6}
+    assert cfg.training.lookahead_every == 5 and cfg.training.epochs == 10
     assert cfg.model.test_time_translate and cfg.data.valid_ratio == 0.025  # 1,000 of CIFAR's 40,000 held out
     assert config.build_config("cifar10_fast").data.valid_ratio == 0.1  # the embedded demo keeps 10 %
     with pytest.raises(config.ConfigError, match=r"^training.offset_lr_scale \(--offset_lr_scale\) needs "
